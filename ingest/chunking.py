@@ -1,0 +1,139 @@
+"""Token-aware, section-aware chunking.
+
+Each section (a PDF page, a Markdown/HTML/DOCX heading's body) is split on its own with
+LangChain's recursive splitter, measuring length with the embedding model's tokenizer, so a
+chunk never straddles two sections and always knows its page and heading. Offsets point into
+``LoadedDocument.text``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from ingest.loaders import SECTION_SEPARATOR, LoadedDocument
+
+# Bump when the chunking algorithm changes, so stored documents are re-chunked.
+CHUNKER_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkSpec:
+    ordinal: int
+    text: str
+    token_count: int
+    char_start: int
+    char_end: int
+    page: int | None
+    section: str | None
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkerConfig:
+    chunk_tokens: int
+    chunk_overlap: int
+    max_tokens: int  # hard limit: the embedder's max sequence length minus special tokens
+
+    @property
+    def effective_tokens(self) -> int:
+        return min(self.chunk_tokens, self.max_tokens)
+
+    @property
+    def effective_overlap(self) -> int:
+        return min(self.chunk_overlap, self.effective_tokens // 2)
+
+
+def chunk_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def pipeline_signature(config: ChunkerConfig, embedding_model: str) -> str:
+    """Changes whenever re-chunking or re-embedding an unchanged file would give new chunks."""
+    key = (
+        f"{CHUNKER_VERSION}|{config.effective_tokens}|{config.effective_overlap}|{embedding_model}"
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class Chunker:
+    """Splits documents into ``ChunkSpec``s using a tokenizer's token count as length."""
+
+    def __init__(self, config: ChunkerConfig, tokenizer: Any) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self._splitter = RecursiveCharacterTextSplitter(
+            chunk_size=config.effective_tokens,
+            chunk_overlap=config.effective_overlap,
+            length_function=self.count_tokens,
+            separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
+            keep_separator="end",
+            add_start_index=True,
+            strip_whitespace=True,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.tokenize(text))
+
+    def _hard_split(self, text: str) -> list[tuple[int, str]]:
+        """Cut by token offsets; a last resort for runs the splitter could not break."""
+        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets: list[tuple[int, int]] = encoding["offset_mapping"]
+        size = self.config.effective_tokens
+        pieces: list[tuple[int, str]] = []
+        for start in range(0, len(offsets), size):
+            window = offsets[start : start + size]
+            begin, end = window[0][0], window[-1][1]
+            pieces.append((begin, text[begin:end]))
+        return pieces
+
+    def split_section(self, text: str) -> list[tuple[int, str]]:
+        """(offset within the section, chunk text) pairs."""
+        if self.count_tokens(text) <= self.config.effective_tokens:
+            stripped = text.strip()
+            return [(text.find(stripped), stripped)] if stripped else []
+        pieces: list[tuple[int, str]] = []
+        for piece in self._splitter.create_documents([text]):
+            offset = int(piece.metadata.get("start_index", -1))
+            body = piece.page_content
+            if offset < 0:
+                offset = max(0, text.find(body))
+            if self.count_tokens(body) > self.config.effective_tokens:
+                pieces.extend((offset + o, t) for o, t in self._hard_split(body))
+            else:
+                pieces.append((offset, body))
+        return pieces
+
+    def chunk(self, document: LoadedDocument) -> list[ChunkSpec]:
+        specs: list[ChunkSpec] = []
+        section_start = 0
+        for section in document.sections:
+            for offset, text in self.split_section(section.text):
+                if not text.strip():
+                    continue
+                start = section_start + offset
+                specs.append(
+                    ChunkSpec(
+                        ordinal=len(specs),
+                        text=text,
+                        token_count=self.count_tokens(text),
+                        char_start=start,
+                        char_end=start + len(text),
+                        page=section.page,
+                        section=section.heading,
+                        content_hash=chunk_hash(text),
+                    )
+                )
+            section_start += len(section.text) + len(SECTION_SEPARATOR)
+        return specs
+
+
+def make_chunker(
+    *, chunk_tokens: int, chunk_overlap: int, max_seq_length: int, tokenizer: Any
+) -> Chunker:
+    # Two special tokens ([CLS], [SEP]) are added by the encoder around every chunk.
+    config = ChunkerConfig(chunk_tokens, chunk_overlap, max_tokens=max_seq_length - 2)
+    return Chunker(config, tokenizer)

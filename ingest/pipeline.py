@@ -1,0 +1,395 @@
+"""The ingestion pipeline: files -> documents -> chunks -> embeddings -> one transaction each
+group -> FAISS.
+
+Chunks of many documents are gathered into one embedding call (the encoder batches by
+length far better than per document) and one DB transaction. Unchanged documents (same
+content hash and pipeline signature) cost a dictionary lookup; unchanged chunks of a changed
+document reuse their stored embedding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ingest.chunking import Chunker, ChunkSpec, make_chunker, pipeline_signature
+from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path
+from rag import store
+from rag.embedder import Embedder
+from rag.errors import DocumentError
+from rag.knowledge_base import DocumentRecord, KnowledgeBase, StoredChunk, vector_bytes
+from rag.models import Chunk, Collection, Document, IngestionJob, JobStatus
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IngestProgress:
+    """Snapshot handed to the progress callback after every step."""
+
+    done: int
+    total: int
+    chunks: int
+    added: int
+    updated: int
+    unchanged: int
+    failed: int
+    current: str = ""
+
+
+@dataclass(slots=True)
+class FileError:
+    source: str
+    error: str
+    message: str
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    collection: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    deleted: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    seconds: float = 0.0
+    job_id: int | None = None
+    errors: list[FileError] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file handed over in memory (API uploads)."""
+
+    name: str
+    data: bytes
+    source: str
+
+
+@dataclass(slots=True)
+class _Pending:
+    document: LoadedDocument
+    chunks: list[ChunkSpec]
+    is_update: bool
+
+
+def discover_files(paths: Sequence[Path]) -> tuple[list[Path], list[FileError]]:
+    """Expand directories (recursively, sorted, skipping hidden entries)."""
+    files: list[Path] = []
+    errors: list[FileError] = []
+    for raw in paths:
+        path = raw.expanduser()
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files.extend(
+                    Path(root, n).resolve() for n in sorted(names) if not n.startswith(".")
+                )
+        elif path.is_file():
+            files.append(path.resolve())
+        else:
+            errors.append(FileError(str(path), "NotFoundError", "no such file or directory"))
+    return list(dict.fromkeys(files)), errors
+
+
+class Ingestor:
+    """Runs ingestion batches against one knowledge base with one embedder."""
+
+    def __init__(self, kb: KnowledgeBase, embedder: Embedder, settings: Settings) -> None:
+        self.kb = kb
+        self.embedder = embedder
+        self.settings = settings
+        tokenizer = getattr(embedder, "tokenizer", None)
+        if tokenizer is None:
+            raise TypeError("the embedder must expose its tokenizer for token-aware chunking")
+        self.chunker: Chunker = make_chunker(
+            chunk_tokens=settings.chunking.chunk_tokens,
+            chunk_overlap=settings.chunking.chunk_overlap,
+            max_seq_length=embedder.max_seq_length,
+            tokenizer=tokenizer,
+        )
+        self.signature = pipeline_signature(self.chunker.config, embedder.name)
+
+    # --- public entry points -------------------------------------------------------------
+
+    def ingest_paths(
+        self,
+        paths: Sequence[Path],
+        *,
+        collection: str | None = None,
+        prune: bool = False,
+        progress: ProgressCallback | None = None,
+        job_id: int | None = None,
+    ) -> IngestSummary:
+        collection = collection or self.settings.default_collection
+        files, missing = discover_files(paths)
+        total = sum(count_units(f) for f in files) + len(missing)
+        max_bytes = self.settings.ingest.max_file_bytes
+
+        def documents() -> Iterator[LoadedDocument | DocumentError]:
+            for file in files:
+                yield from load_path(file, max_bytes=max_bytes)
+
+        summary = self._run(
+            documents(),
+            collection=collection,
+            total=total,
+            progress=progress,
+            job_id=job_id,
+            initial_errors=missing,
+        )
+        if prune:
+            roots = [str(p.expanduser().resolve()) for p in paths if p.exists()]
+            summary.deleted = self._prune(collection, roots, self._seen)
+        self.kb.save_vectors()
+        return summary
+
+    def ingest_uploads(
+        self,
+        uploads: Sequence[UploadedFile],
+        *,
+        collection: str | None = None,
+        progress: ProgressCallback | None = None,
+        job_id: int | None = None,
+    ) -> IngestSummary:
+        collection = collection or self.settings.default_collection
+        max_bytes = self.settings.ingest.max_file_bytes
+
+        def documents() -> Iterator[LoadedDocument | DocumentError]:
+            from rag.errors import EmptyDocumentError, FileTooLargeError
+
+            for upload in uploads:
+                if len(upload.data) > max_bytes:
+                    yield FileTooLargeError(
+                        upload.source, f"{len(upload.data)} bytes exceeds {max_bytes}"
+                    )
+                elif not upload.data:
+                    yield EmptyDocumentError(upload.source, "empty file")
+                else:
+                    yield from load_bytes(
+                        upload.data, source=upload.source, origin=upload.source, name=upload.name
+                    )
+
+        summary = self._run(
+            documents(), collection=collection, total=len(uploads), progress=progress,
+            job_id=job_id, initial_errors=[],
+        )  # fmt: skip
+        self.kb.save_vectors()
+        return summary
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def _run(
+        self,
+        documents: Iterable[LoadedDocument | DocumentError],
+        *,
+        collection: str,
+        total: int,
+        progress: ProgressCallback | None,
+        job_id: int | None,
+        initial_errors: list[FileError],
+    ) -> IngestSummary:
+        started = time.perf_counter()
+        self.kb.ensure_embedding_model(self.embedder)
+        summary = IngestSummary(collection=collection, job_id=job_id)
+        summary.errors.extend(initial_errors)
+        summary.failed = len(initial_errors)
+        known = self._known_documents(collection)
+        self._seen: set[str] = set()
+        pending: list[_Pending] = []
+        pending_chunks = 0
+        done = len(initial_errors)
+        group_size = self.settings.ingest.embed_group_chunks
+        self._job_update(job_id, status=JobStatus.RUNNING, total=total, summary=summary, done=done)
+
+        def report(current: str) -> None:
+            if progress is not None:
+                progress(
+                    IngestProgress(
+                        done=done,
+                        total=total,
+                        chunks=summary.chunks_written,
+                        added=summary.added,
+                        updated=summary.updated,
+                        unchanged=summary.unchanged,
+                        failed=summary.failed,
+                        current=current,
+                    )
+                )
+
+        def flush() -> None:
+            nonlocal pending, pending_chunks
+            if pending:
+                self._write_group(pending, collection, summary)
+                pending, pending_chunks = [], 0
+                self._job_update(job_id, summary=summary, done=done)
+
+        for item in documents:
+            if isinstance(item, DocumentError):
+                summary.failed += 1
+                summary.errors.append(FileError(item.source, type(item).__name__, item.reason))
+                # A file that failed to load still exists: never prune its documents.
+                self._seen.add(item.source)
+                done += 1
+                report(item.source)
+                continue
+            self._seen.add(item.source)
+            previous = known.get(item.source)
+            if previous is not None and previous == (item.content_hash, self.signature):
+                summary.unchanged += 1
+                done += 1
+                report(item.source)
+                continue
+            chunks = self.chunker.chunk(item)
+            if not chunks:
+                summary.failed += 1
+                summary.errors.append(
+                    FileError(item.source, "EmptyDocumentError", "no text left after chunking")
+                )
+                done += 1
+                report(item.source)
+                continue
+            pending.append(_Pending(item, chunks, is_update=previous is not None))
+            pending_chunks += len(chunks)
+            done += 1
+            if pending_chunks >= group_size:
+                flush()
+            report(item.source)
+        flush()
+        summary.seconds = round(time.perf_counter() - started, 3)
+        self._job_update(job_id, status=JobStatus.SUCCEEDED, summary=summary, done=done)
+        report("")
+        return summary
+
+    def _known_documents(self, collection: str) -> dict[str, tuple[str, str]]:
+        with self.kb.read_session() as session:
+            rows = session.execute(
+                select(Document.source, Document.content_hash, Document.pipeline_signature)
+                .join(Collection, Collection.id == Document.collection_id)
+                .where(Collection.name == collection)
+            ).all()
+        return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def _reusable_embeddings(self, hashes: set[str]) -> dict[str, bytes]:
+        """Stored embeddings of identical chunk texts made by the same model."""
+        found: dict[str, bytes] = {}
+        hash_list = sorted(hashes)
+        with self.kb.read_session() as session:
+            for start in range(0, len(hash_list), 500):
+                rows = session.execute(
+                    select(Chunk.content_hash, Chunk.embedding).where(
+                        Chunk.content_hash.in_(hash_list[start : start + 500]),
+                        Chunk.embedding_model == self.embedder.name,
+                    )
+                ).all()
+                found.update({str(h): bytes(e) for h, e in rows})
+        return found
+
+    def _write_group(
+        self, pending: list[_Pending], collection: str, summary: IngestSummary
+    ) -> None:
+        hashes = {c.content_hash for p in pending for c in p.chunks}
+        embeddings = self._reusable_embeddings(hashes)
+        summary.chunks_reused += sum(
+            1 for p in pending for c in p.chunks if c.content_hash in embeddings
+        )
+        missing: dict[str, str] = {}
+        for item in pending:
+            for chunk in item.chunks:
+                if chunk.content_hash not in embeddings:
+                    missing.setdefault(chunk.content_hash, chunk.text)
+        if missing:
+            vectors = self.embedder.encode(list(missing.values()))
+            summary.chunks_embedded += len(missing)
+            for key, vector in zip(missing, vectors, strict=True):
+                embeddings[key] = vector_bytes(vector)
+        records = [
+            DocumentRecord(
+                collection=collection,
+                source=item.document.source,
+                origin=item.document.origin,
+                title=item.document.title,
+                mime_type=item.document.mime_type,
+                size_bytes=item.document.size_bytes,
+                content_hash=item.document.content_hash,
+                pipeline_signature=self.signature,
+                metadata=item.document.metadata,
+                chunks=tuple(
+                    StoredChunk(
+                        ordinal=c.ordinal,
+                        text=c.text,
+                        token_count=c.token_count,
+                        char_start=c.char_start,
+                        char_end=c.char_end,
+                        page=c.page,
+                        section=c.section,
+                        content_hash=c.content_hash,
+                        embedding=embeddings[c.content_hash],
+                    )
+                    for c in item.chunks
+                ),
+            )
+            for item in pending
+        ]
+        result = self.kb.write_documents(records)
+        summary.chunks_written += len(result.added_chunk_ids)
+        for item in pending:
+            if item.is_update:
+                summary.updated += 1
+            else:
+                summary.added += 1
+
+    def _prune(self, collection: str, roots: list[str], seen: set[str]) -> int:
+        with self.kb.read_session() as session:
+            try:
+                collection_row = store.get_collection(session, name=collection)
+            except Exception:
+                return 0
+            candidates = store.documents_by_origin(
+                session, collection_id=collection_row.id, origins=roots
+            )
+        stale = [doc_id for doc_id, source, _ in candidates if source not in seen]
+        return self.kb.delete_documents(stale, save=False)
+
+    def _job_update(
+        self,
+        job_id: int | None,
+        *,
+        summary: IngestSummary,
+        done: int,
+        status: JobStatus | None = None,
+        total: int | None = None,
+    ) -> None:
+        if job_id is None:
+            return
+        with self.kb.write_session.begin() as session:
+            job = session.get(IngestionJob, job_id)
+            if job is None:
+                return
+            if status is not None:
+                job.status = status
+            if total is not None:
+                job.total = total
+            job.done = done
+            job.failed = summary.failed
+            job.errors = [asdict(e) for e in summary.errors]
+            job.summary = {
+                k: v for k, v in summary.to_dict().items() if k not in {"errors", "job_id"}
+            }

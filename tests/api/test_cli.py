@@ -1,0 +1,67 @@
+"""The `rag` command line, run in-process with typer's runner against a real data dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from tests.conftest import SAMPLE_DOCUMENTS
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)  # no stray .env or ./.rag from the repo
+    data_dir = tmp_path / "cli-store"
+    runner = CliRunner()
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["--data-dir", str(data_dir), *args])
+        return result.exit_code, result.stdout
+
+    return invoke
+
+
+def test_ingest_json_summary_then_unchanged(run, sample_dir: Path) -> None:
+    code, output = run("ingest", str(sample_dir), "--json")
+    assert code == 0, output
+    summary = json.loads(output)
+    assert summary["added"] == SAMPLE_DOCUMENTS and summary["failed"] == 0
+    code, output = run("ingest", str(sample_dir), "--json")
+    assert code == 0
+    again = json.loads(output)
+    assert again["unchanged"] == SAMPLE_DOCUMENTS and again["chunks_embedded"] == 0
+
+
+def test_ingest_exits_1_when_a_file_fails(run, tmp_path: Path) -> None:
+    (tmp_path / "ok.txt").write_text("Tyre levers help remove a tyre.")
+    (tmp_path / "junk.pdf").write_bytes(b"junk")
+    code, output = run("ingest", str(tmp_path / "ok.txt"), str(tmp_path / "junk.pdf"), "--json")
+    assert code == 1
+    summary = json.loads(output)
+    assert summary["added"] == 1 and summary["failed"] == 1
+    assert "PDF header" in summary["errors"][0]["message"]
+
+
+def test_documents_list_show_delete_and_stats(run, sample_dir: Path) -> None:
+    run("ingest", str(sample_dir / "handbook.md"), "--collection", "docs")
+    code, output = run("documents", "list", "--collection", "docs", "--json")
+    assert code == 0
+    [document] = json.loads(output)
+    assert document["title"] == "Harbor Lane Bicycle Co-op Handbook"
+    code, output = run("documents", "show", str(document["id"]), "--json")
+    shown = json.loads(output)
+    assert shown["chunks"] == len(shown["chunk_list"]) > 0
+    assert any(c["section"] and "Membership" in c["section"] for c in shown["chunk_list"])
+    code, output = run("stats", "--json")
+    stats = json.loads(output)
+    assert stats["documents"] == 1 and stats["faiss_vectors"] == stats["chunks"]
+    code, _ = run("documents", "delete", str(document["id"]), "--json")
+    assert code == 0
+    code, output = run("stats", "--json")
+    assert json.loads(output)["chunks"] == 0
+    code, _ = run("documents", "show", str(document["id"]))
+    assert code == 1

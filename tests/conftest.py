@@ -1,0 +1,56 @@
+"""Shared fixtures: the real bundled MiniLM (loaded once), a fresh SQLite + FAISS data dir
+per test, and a writable copy of the sample data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from ingest.pipeline import Ingestor
+from rag.embedder import SentenceTransformerEmbedder, load_embedder
+from rag.knowledge_base import KnowledgeBase
+from rag.settings import EmbeddingSettings, Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO_ROOT / "data"
+# 11 files, one of them a BEIR glossary of 5 rows.
+SAMPLE_DOCUMENTS = 15
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    return load_embedder(EmbeddingSettings())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "store", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def kb(settings: Settings) -> Iterator[KnowledgeBase]:
+    knowledge_base = KnowledgeBase(settings)
+    yield knowledge_base
+    knowledge_base.close()
+
+
+@pytest.fixture
+def ingestor(
+    kb: KnowledgeBase, embedder: SentenceTransformerEmbedder, settings: Settings
+) -> Ingestor:
+    return Ingestor(kb, embedder, settings)
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "docs"
+    shutil.copytree(SAMPLE_DATA, target)
+    return target
