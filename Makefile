@@ -22,7 +22,8 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/rag ingest data/ --collection default --prune
-	$(BIN)/rag stats
+	$(BIN)/rag search "When is the workshop open on Saturday?" --k 2
+	$(BIN)/rag serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -41,6 +42,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/refusal_threshold.py
 
 clean:
 	rm -rf .rag .pytest_cache .mypy_cache .ruff_cache

@@ -64,3 +64,15 @@ class EmbeddingModelMismatchError(RagError):
 
 class ModelUnavailableError(RagError):
     """A configured model file or directory is missing."""
+
+
+class BusyError(RagError):
+    """The LLM queue is full; try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthenticationError(RagError):
+    """A missing or invalid API key."""

@@ -334,6 +334,10 @@ class KnowledgeBase:
 
     # --- reads -------------------------------------------------------------------------
 
+    def chunk_ids(self) -> set[int]:
+        with self.read_session() as session:
+            return {int(i) for i in session.scalars(select(Chunk.id))}
+
     def stats(self) -> StoreStats:
         with self.read_session() as session:
             per_collection: dict[str, dict[str, int]] = {}

@@ -55,6 +55,53 @@ class IngestSettings(BaseModel):
     )
 
 
+class RetrievalSettings(BaseModel):
+    mode: str = Field(default="hybrid", description="dense, lexical or hybrid.")
+    k: int = Field(default=5, ge=1, le=1000, description="Passages returned by default.")
+    candidates: int = Field(
+        default=50, ge=1, le=5000, description="Candidates taken from each index before fusion."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of dense hits.")
+    lexical_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of BM25 hits.")
+    min_relevance: float = Field(
+        default=0.35,
+        ge=-1.0,
+        le=1.0,
+        description="Refuse without calling the LLM when no retrieved passage has a cosine "
+        "similarity to the question at least this high (calibrated on SQuAD/SciFact).",
+    )
+    reranker_model_path: Path | None = Field(
+        default=None, description="Cross-encoder directory; reranking is off when unset."
+    )
+    mmr_diversity: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="MMR trade-off when diversification is asked."
+    )
+
+    @model_validator(mode="after")
+    def _known_mode(self) -> RetrievalSettings:
+        if self.mode not in {"dense", "lexical", "hybrid"}:
+            raise ValueError("retrieval.mode must be dense, lexical or hybrid")
+        return self
+
+
+class AnswerSettings(BaseModel):
+    sources: int = Field(
+        default=5, ge=1, le=50, description="Passages retrieved for an answer (packed if they fit)."
+    )
+    support_threshold: float = Field(
+        default=0.45,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity a sentence needs with its cited source to count as "
+        "supported; the answer is grounded when its mean support reaches it.",
+    )
+    condense_with_llm: bool = Field(
+        default=True,
+        description="Rewrite follow-ups with the LLM (rule-based fallback when it fails).",
+    )
+
+
 class LLMSettings(BaseModel):
     model_path: Path | None = Field(
         default=None,
@@ -66,6 +113,52 @@ class LLMSettings(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     seed: int = Field(default=0, description="Sampling seed, for reproducible answers.")
     n_threads: int | None = Field(default=None, ge=1, description="CPU threads; None = auto.")
+
+
+class ApiSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Bind address of `rag serve`.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of `rag serve`.")
+    auth: str = Field(
+        default="auto",
+        description="auto: API keys are required as soon as one exists; off: never required.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (e.g. the chat UI's)."
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Per-file upload cap (413 beyond)."
+    )
+    allowed_upload_types: list[str] = Field(
+        default_factory=lambda: [
+            ".txt",
+            ".md",
+            ".markdown",
+            ".html",
+            ".htm",
+            ".pdf",
+            ".docx",
+            ".jsonl",
+            ".rst",
+            ".text",
+        ],
+        description="File extensions accepted by uploads (415 otherwise).",
+    )
+    ingest_roots: list[Path] = Field(
+        default_factory=list,
+        description="Server-side folders that POST /v1/documents/ingest-path may read.",
+    )
+    llm_queue_size: int = Field(
+        default=4, ge=0, description="Answers allowed to wait for the LLM; more get 429."
+    )
+    retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After on a 429.")
+    max_question_chars: int = Field(default=4000, ge=1, description="Longer questions: 422.")
+    max_k: int = Field(default=100, ge=1, description="Upper bound of k in search (422 above).")
+
+    @model_validator(mode="after")
+    def _known_auth(self) -> ApiSettings:
+        if self.auth not in {"auto", "off"}:
+            raise ValueError("api.auth must be auto or off")
+        return self
 
 
 class Settings(BaseSettings):
@@ -89,6 +182,9 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
 
     @property
@@ -100,3 +196,7 @@ class Settings(BaseSettings):
     @property
     def faiss_path(self) -> Path:
         return self.data_dir / "faiss.index"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"

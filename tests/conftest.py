@@ -16,8 +16,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from ingest.pipeline import Ingestor
 from rag.embedder import SentenceTransformerEmbedder, load_embedder
+from rag.generator import LlamaCppLLM, load_llm
 from rag.knowledge_base import KnowledgeBase
-from rag.settings import EmbeddingSettings, Settings
+from rag.pipeline import RagPipeline
+from rag.retriever import Retriever
+from rag.settings import EmbeddingSettings, LLMSettings, Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO_ROOT / "data"
@@ -54,3 +57,42 @@ def sample_dir(tmp_path: Path) -> Path:
     target = tmp_path / "docs"
     shutil.copytree(SAMPLE_DATA, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def llm() -> LlamaCppLLM:
+    return load_llm(LLMSettings(n_ctx=2048, n_threads=2))
+
+
+@pytest.fixture(scope="session")
+def sample_store(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Settings:
+    """A data dir holding the sample data (collection 'default'), shared read-only."""
+    data_dir = tmp_path_factory.mktemp("sample-store")
+    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+    knowledge_base = KnowledgeBase(settings)
+    Ingestor(knowledge_base, embedder, settings).ingest_paths([SAMPLE_DATA])
+    knowledge_base.close()
+    return settings
+
+
+@pytest.fixture
+def sample_kb(sample_store: Settings) -> Iterator[KnowledgeBase]:
+    knowledge_base = KnowledgeBase(sample_store)
+    yield knowledge_base
+    knowledge_base.close()
+
+
+@pytest.fixture
+def retriever(sample_kb: KnowledgeBase, embedder: SentenceTransformerEmbedder) -> Retriever:
+    return Retriever(sample_kb, embedder, sample_kb.settings.retrieval)
+
+
+@pytest.fixture
+def rag_pipeline(
+    retriever: Retriever, llm: LlamaCppLLM, embedder: SentenceTransformerEmbedder
+) -> RagPipeline:
+    return RagPipeline(
+        retriever=retriever, llm=llm, embedder=embedder, settings=retriever.kb.settings
+    )

@@ -1,0 +1,42 @@
+"""Dependencies handed to routes (``Annotated`` aliases); nothing here is a module global."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.app import AppState
+from api.auth import Principal, authenticate
+from api.resources import Resources
+
+_bearer = HTTPBearer(auto_error=False, description="API key (when keys exist).")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.rag
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_resources(state: State) -> Resources:
+    return state.resources
+
+
+def get_principal(
+    state: State,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    token = credentials.credentials if credentials is not None else None
+    token = token or request.headers.get("x-api-key")
+    return authenticate(
+        state.resources.kb.read_session, token=token, auth_mode=state.settings.api.auth
+    )
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

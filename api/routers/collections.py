@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+
+from api.deps import PrincipalDep, ResourcesDep
+from api.schemas import CollectionCreate, CollectionOut
+from rag import store
+from rag.errors import ConflictError
+from rag.models import Collection, Document
+
+router = APIRouter(prefix="/v1/collections", tags=["collections"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CollectionOut)
+def create_collection(
+    body: CollectionCreate, resources: ResourcesDep, principal: PrincipalDep
+) -> CollectionOut:
+    principal.require(body.name)
+    with resources.kb.write_session.begin() as session:
+        if session.scalar(select(Collection).where(Collection.name == body.name)) is not None:
+            raise ConflictError(f"collection '{body.name}' already exists")
+        row = store.get_or_create_collection(session, name=body.name)
+        return CollectionOut(name=row.name, documents=0, chunks=0, created_at=row.created_at)
+
+
+@router.get("", response_model=list[CollectionOut])
+def list_collections(resources: ResourcesDep, principal: PrincipalDep) -> list[CollectionOut]:
+    stats = resources.kb.stats().per_collection
+    with resources.kb.read_session() as session:
+        rows = store.list_collections(session)
+    return [
+        CollectionOut(
+            name=row.name,
+            documents=stats.get(row.name, {}).get("documents", 0),
+            chunks=stats.get(row.name, {}).get("chunks", 0),
+            created_at=row.created_at,
+        )
+        for row in rows
+        if principal.can_see(row.name)
+    ]
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_collection(name: str, resources: ResourcesDep, principal: PrincipalDep) -> None:
+    principal.require(name)
+    kb = resources.kb
+    with kb.read_session() as session:
+        collection = store.get_collection(session, name=name)
+        document_ids = list(
+            session.scalars(select(Document.id).where(Document.collection_id == collection.id))
+        )
+    kb.delete_documents(document_ids)
+    with kb.write_session.begin() as session:
+        row = session.get(Collection, collection.id)
+        if row is not None:
+            session.delete(row)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api.deps import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: State) -> JSONResponse:
+    """Models loaded and the FAISS/FTS indexes consistent with the database."""
+
+    def check() -> dict[str, Any]:
+        kb = state.resources.kb
+        vectors = kb.vectors()
+        chunk_ids = kb.chunk_ids()
+        with kb.read_session() as session:
+            fts_ids = kb.lexical.indexed_ids(session)
+        faiss_ids = set(vectors.ids().tolist())
+        return {
+            "embedder_loaded": "embedder" in state.resources.__dict__,
+            "llm_loaded": "_llm" in state.resources.__dict__,
+            "chunks": len(chunk_ids),
+            "faiss_consistent": faiss_ids == chunk_ids,
+            "fts_consistent": fts_ids == chunk_ids,
+        }
+
+    report = await run_in_threadpool(check)
+    ready = report["embedder_loaded"] and report["faiss_consistent"] and report["fts_consistent"]
+    report["status"] = "ready" if ready else "not ready"
+    return JSONResponse(report, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+def metrics(state: State) -> Response:
+    state.metrics.queue_depth.set(state.gate.depth)
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,164 @@
+"""The LLM behind a narrow interface; llama.cpp in-process by default.
+
+The prompt is rendered with the model's own chat template (from the GGUF metadata) and
+counted with the model's own tokenizer, so the packer's token budget is exact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.bundled import default_llm_path
+from rag.errors import ModelUnavailableError
+from rag.settings import LLMSettings
+
+# ChatML, used when a GGUF carries no template of its own.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    prompt_tokens: int
+    completion_tokens: int
+    time_to_first_token_ms: float
+    generation_ms: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        seconds = self.generation_ms / 1000
+        return round(self.completion_tokens / seconds, 2) if seconds > 0 else 0.0
+
+
+class LLM(Protocol):
+    n_ctx: int
+    calls: int
+
+    def render(self, messages: Sequence[ChatMessage]) -> str: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str | GenerationStats]: ...
+
+
+class LlamaCppLLM:
+    """One llama.cpp context, used by one generation at a time (a lock serializes callers)."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        path = Path(settings.model_path) if settings.model_path else default_llm_path()
+        if not path.is_file():
+            raise ModelUnavailableError(f"GGUF model file not found: {path}")
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.settings = settings
+        self.path = path
+        self.llama = Llama(
+            model_path=str(path),
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            seed=settings.seed,
+            verbose=False,
+        )
+        self.n_ctx = settings.n_ctx
+        self.name = path.stem
+        eos = self.llama.token_eos()
+        bos = self.llama.token_bos()
+        self.eos_text = self.llama.detokenize([eos], special=True).decode("utf-8", "ignore")
+        bos_text = self.llama.detokenize([bos], special=True).decode("utf-8", "ignore")
+        template = self.llama.metadata.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
+        self._formatter = Jinja2ChatFormatter(
+            template, eos_token=self.eos_text, bos_token=bos_text, add_generation_prompt=True
+        )
+        self._stop = [s for s in {self.eos_text, "<|im_end|>"} if s]
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        payload: Any = [{"role": m.role, "content": m.content} for m in messages]
+        response = self._formatter(messages=payload)
+        return str(response.prompt)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str | GenerationStats]:
+        """Yield text pieces, then one ``GenerationStats``. ``should_stop`` is polled between
+        tokens so a disconnected client ends its generation."""
+        prompt_tokens = self.count_tokens(prompt)
+        if prompt_tokens + max_tokens > self.n_ctx:
+            raise ValueError(
+                f"prompt of {prompt_tokens} tokens + {max_tokens} answer tokens exceeds "
+                f"n_ctx {self.n_ctx}"
+            )
+        with self._lock:
+            self.calls += 1
+            started = time.perf_counter()
+            first: float | None = None
+            completion_tokens = 0
+            pieces: Any = self.llama.create_completion(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=self.settings.temperature if temperature is None else temperature,
+                seed=self.settings.seed,
+                stop=self._stop,
+                stream=True,
+            )
+            try:
+                for piece in pieces:
+                    text = piece["choices"][0]["text"]
+                    completion_tokens += 1
+                    if first is None:
+                        first = time.perf_counter()
+                    if text:
+                        yield text
+                    if should_stop is not None and should_stop():
+                        break
+            finally:
+                pieces.close()
+            ended = time.perf_counter()
+        first = first or ended
+        yield GenerationStats(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            time_to_first_token_ms=round((first - started) * 1000, 1),
+            generation_ms=round((ended - first) * 1000, 1),
+        )
+
+    def complete(self, prompt: str, *, max_tokens: int, temperature: float | None = None) -> str:
+        return "".join(
+            p for p in self.stream(prompt, max_tokens=max_tokens, temperature=temperature)
+            if isinstance(p, str)
+        )  # fmt: skip
+
+
+def load_llm(settings: LLMSettings) -> LlamaCppLLM:
+    return LlamaCppLLM(settings)

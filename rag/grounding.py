@@ -1,0 +1,155 @@
+"""Citations and the grounding check, enforced by code.
+
+* ``[n]`` markers are parsed; markers pointing at no source are removed from the text.
+* Each answer sentence is embedded and compared with the chunks it cites (or, if it cites
+  none, with every source); its support is the best cosine similarity. Sentences under the
+  threshold are flagged. The answer's support score is the mean over its sentences.
+* Support mixes meaning and wording: the mean of the cosine similarity and the share of the
+  sentence's content words (numbers included) found in the source. Small models paraphrase
+  little and copy figures, so the wording half keeps "40 euros" tied to the passage that
+  says "40 euros" rather than to one that merely talks about money.
+* When the model cites nothing, each supported sentence is attributed to its best source and
+  those citations are marked ``inferred``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_FILLER = frozenset(
+    "a an the is are was were be been to of in on at by for and or with as it its this that "
+    "these those there their they them he she his her i you we our your not no yes can could "
+    "will would should may might do does did has have had from than then so such which who "
+    "what when where why how about into also answer question source sources document "
+    "documents according based provided".split()
+)
+_MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceSupport:
+    text: str
+    cited: tuple[int, ...]
+    support: float
+    best_source: int | None
+    supported: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroundingReport:
+    text: str  # the answer with invalid markers removed
+    cited_numbers: tuple[int, ...]  # valid numbers, in order of first use
+    inferred: bool  # citations attributed by similarity, not written by the model
+    sentences: tuple[SentenceSupport, ...]
+    support_score: float
+
+    @property
+    def unsupported(self) -> list[str]:
+        return [s.text for s in self.sentences if not s.supported]
+
+
+def clean_citations(answer: str, n_sources: int) -> tuple[str, list[int]]:
+    """Drop markers outside 1..n_sources; return the cleaned text and valid numbers used."""
+    used: list[int] = []
+
+    def keep(match: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.split(r"\s*,\s*", match.group(1))]
+        valid = [n for n in numbers if 1 <= n <= n_sources]
+        for n in valid:
+            if n not in used:
+                used.append(n)
+        if not valid:
+            return ""
+        prefix = " " if match.group(0).startswith(" ") else ""
+        return prefix + "".join(f"[{n}]" for n in valid)
+
+    return _MARKER.sub(keep, answer).strip(), used
+
+
+def split_sentences(text: str) -> list[str]:
+    parts: list[str] = []
+    for block in text.splitlines():
+        pieces = [p.strip() for p in _SENTENCE_END.split(block) if p.strip()]
+        for piece in pieces:
+            # "1. Find the puncture" must stay one sentence, not "1." + "Find ...".
+            if parts and re.fullmatch(r"\(?\d{1,3}[.)]", parts[-1]) and parts[-1] in block:
+                parts[-1] = f"{parts[-1]} {piece}"
+            else:
+                parts.append(piece)
+    return parts
+
+
+def sentence_citations(sentence: str, n_sources: int) -> tuple[int, ...]:
+    found: list[int] = []
+    for match in _MARKER.finditer(sentence):
+        for n in (int(x) for x in re.split(r"\s*,\s*", match.group(1))):
+            if 1 <= n <= n_sources and n not in found:
+                found.append(n)
+    return tuple(found)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words and numbers that carry meaning (filler words removed)."""
+    return {w for w in _WORD.findall(text.lower()) if w not in _FILLER}
+
+
+def word_overlap(sentence: str, source: str) -> float:
+    """Share of the sentence's content words that occur in the source."""
+    words = content_words(sentence)
+    if not words:
+        return 0.0
+    return len(words & content_words(source)) / len(words)
+
+
+def check_grounding(
+    answer: str,
+    *,
+    source_vectors: npt.NDArray[np.float32],
+    source_texts: Sequence[str] | None = None,
+    encode: Callable[[Sequence[str]], npt.NDArray[np.float32]],
+    threshold: float,
+) -> GroundingReport:
+    """``source_vectors[i]`` (and ``source_texts[i]``) belong to source number i + 1."""
+    n_sources = len(source_vectors)
+    text, used = clean_citations(answer, n_sources)
+    sentences = [s for s in split_sentences(text) if re.search(r"\w", _MARKER.sub("", s))]
+    if not sentences or n_sources == 0:
+        return GroundingReport(text, tuple(used), False, (), 0.0)
+    plain = [_MARKER.sub("", s).strip() for s in sentences]
+    vectors = encode(plain)
+    similarities = vectors @ source_vectors.T  # (sentences, sources)
+    if source_texts is not None:
+        overlap = np.array([[word_overlap(p, t) for t in source_texts] for p in plain])
+        similarities = (similarities + overlap) / 2
+    supports: list[SentenceSupport] = []
+    for i, sentence in enumerate(sentences):
+        cited = sentence_citations(sentence, n_sources)
+        candidates = [n - 1 for n in cited] or list(range(n_sources))
+        best = max(candidates, key=lambda j: similarities[i, j])
+        score = float(similarities[i, best])
+        supports.append(
+            SentenceSupport(
+                text=plain[i],
+                cited=cited,
+                support=round(score, 4),
+                best_source=best + 1,
+                supported=score >= threshold,
+            )
+        )
+    inferred = False
+    if not used:
+        inferred = True
+        for support in supports:
+            if support.supported and support.best_source not in used:
+                used.append(support.best_source or 0)
+    score = float(np.mean([s.support for s in supports]))
+    return GroundingReport(
+        text, tuple(n for n in used if n), inferred, tuple(supports), round(score, 4)
+    )
