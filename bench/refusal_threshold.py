@@ -40,8 +40,10 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     rng = random.Random(0)
-    squad = [json.loads(x) for x in open(BENCH / "squad-dev-13articles" / "qa.jsonl")]
-    scifact = [json.loads(x) for x in open(BENCH / "scifact-train" / "queries.jsonl")]
+    squad_lines = (BENCH / "squad-dev-13articles" / "qa.jsonl").read_text().splitlines()
+    scifact_lines = (BENCH / "scifact-train" / "queries.jsonl").read_text().splitlines()
+    squad = [json.loads(x) for x in squad_lines if x.strip()]
+    scifact = [json.loads(x) for x in scifact_lines if x.strip()]
     answerable = [r["question"] for r in rng.sample(squad, args.limit)]
     off_topic = [r["text"] for r in rng.sample(scifact, min(args.limit, len(scifact)))]
 

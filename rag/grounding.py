@@ -23,11 +23,11 @@ import numpy.typing as npt
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _FILLER = frozenset(
-    "a an the is are was were be been to of in on at by for and or with as it its this that "
-    "these those there their they them he she his her i you we our your not no yes can could "
-    "will would should may might do does did has have had from than then so such which who "
-    "what when where why how about into also answer question source sources document "
-    "documents according based provided".split()
+    """a an the is are was were be been to of in on at by for and or with as it its this that
+    these those there their they them he she his her i you we our your not no yes can could
+    will would should may might do does did has have had from than then so such which who
+    what when where why how about into also answer question source sources document
+    documents according based provided""".split()
 )
 _MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")

@@ -165,17 +165,26 @@ class KnowledgeBase:
     def vectors(self) -> FaissIndex:
         """The FAISS index, current with the DB: loaded from disk or rebuilt from SQL."""
         with self._vectors_lock:
-            db_generation = self.generation()
-            if self._vectors is not None and self._vectors_generation == db_generation:
-                return self._vectors
+            with self.read_session() as session:
+                db_generation = store.current_generation(session)
+                dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+            dim = int(dim_value) if dim_value is not None else None
+            cached = self._vectors
+            if (
+                cached is not None
+                and self._vectors_generation == db_generation
+                and (dim is None or cached.dim == dim)
+            ):
+                return cached
             loaded = FaissIndex.load(self.settings.faiss_path)
-            if loaded is not None and loaded[1] == db_generation:
+            if loaded is not None and loaded[1] == db_generation and loaded[0].dim == dim:
                 self._vectors, self._vectors_generation = loaded
                 return loaded[0]
             reason = "missing or unreadable" if loaded is None else "stale"
-            log.info("FAISS file %s is %s; rebuilding from the database", "index", reason)
+            log.info("FAISS file is %s; rebuilding from the database", reason)
             self._vectors, self._vectors_generation = self._rebuild_from_sql()
-            self.save_vectors()
+            if dim is not None:  # an index of unknown width is not worth a file
+                self.save_vectors()
             return self._vectors
 
     def _rebuild_from_sql(self) -> tuple[FaissIndex, int]:

@@ -102,14 +102,18 @@ def test_upload_limits_and_path_tricks(client: TestClient) -> None:
     tricky = upload(
         client,
         [("../../etc/evil.txt", b"first file"), ("dir\\evil.txt", b"second file"),
-         ("caf\u00e9\x07.md", b"# Caf\u00e9\nUnicode name")],
+         ("caf\u00e9.md", b"# Caf\u00e9\nUnicode name")],
         "limits",
     )  # fmt: skip
     job = wait_for_job(client, tricky.json()["job_id"])
     assert job["failed"] == 0, job
     sources = {d["source"] for d in client.get("/v1/documents?collection=limits").json()["items"]}
     assert sources == {"upload://evil.txt", "upload://evil (2).txt", "upload://café.md"}
-    corrupt = upload(client, [("broken.pdf", b"%PDF-1.4 garbage"), ("ok.txt", b"fine text")], "limits")
+    dots = upload(client, [("..", b"text")], "limits")
+    assert dots.status_code == 422 and "file name" in dots.json()["error"]["message"]
+    corrupt = upload(
+        client, [("broken.pdf", b"%PDF-1.4 garbage"), ("ok.txt", b"fine text")], "limits"
+    )
     job = wait_for_job(client, corrupt.json()["job_id"])
     assert job["failed"] == 1 and job["summary"]["added"] == 1
     assert job["errors"][0]["source"] == "upload://broken.pdf"
@@ -118,7 +122,9 @@ def test_upload_limits_and_path_tricks(client: TestClient) -> None:
 def test_documents_list_get_delete(client: TestClient) -> None:
     page = client.get("/v1/documents", params={"limit": 2, "offset": 1}).json()
     assert len(page["items"]) == 2 and page["total"] >= 15 and page["offset"] == 1
-    job = wait_for_job(client, upload(client, [("temp.txt", b"Delete me soon.")], "temp").json()["job_id"])
+    job = wait_for_job(
+        client, upload(client, [("temp.txt", b"Delete me soon.")], "temp").json()["job_id"]
+    )
     assert job["status"] == "succeeded"
     doc = client.get("/v1/documents", params={"collection": "temp"}).json()["items"][0]
     detail = client.get(f"/v1/documents/{doc['id']}").json()
@@ -158,7 +164,9 @@ def test_search_validation_and_filters(client: TestClient) -> None:
     assert set(body["hits"][0]) >= {"dense_score", "lexical_score", "fused_score", "section"}
     assert client.post("/v1/search", json={"query": "x", "k": 1000}).status_code == 422
     assert client.post("/v1/search", json={"query": "x", "mode": "magic"}).status_code == 422
-    assert client.post("/v1/search", json={"query": ""}).json()["error"]["type"] == "ValidationError"
+    assert (
+        client.post("/v1/search", json={"query": ""}).json()["error"]["type"] == "ValidationError"
+    )
     only_pdf = client.post(
         "/v1/search", json={"query": "money", "k": 5, "filters": {"source_glob": "*.pdf"}}
     ).json()["hits"]
@@ -208,7 +216,9 @@ def test_ask_stream_sends_tokens_then_citations_then_done(client: TestClient) ->
     citations = json.loads(events[-2][1])["citations"]
     assert any(c["source"].endswith("handbook.md") for c in citations)
     done = json.loads(events[-1][1])
-    assert done["answer"] == "".join(json.loads(d)["text"] for n, d in events if n == "token").strip()
+    assert (
+        done["answer"] == "".join(json.loads(d)["text"] for n, d in events if n == "token").strip()
+    )
 
 
 def test_full_llm_queue_answers_429_with_retry_after(client: TestClient) -> None:
@@ -291,7 +301,10 @@ def test_api_keys_scope_collections(tmp_path: Path, sample_dir: Path) -> None:
             _, blue_key = create_key(session, collections=["blue"])
         kb.close()
         assert client.get("/v1/documents").status_code == 401
-        assert client.get("/v1/documents", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            client.get("/v1/documents", headers={"Authorization": "Bearer wrong"}).status_code
+            == 401
+        )
         headers = {"Authorization": f"Bearer {blue_key}"}
         docs = client.get("/v1/documents", headers=headers).json()["items"]
         assert {d["collection"] for d in docs} == {"blue"}

@@ -57,7 +57,10 @@ def test_citations_are_inferred_when_the_model_writes_none(
 
 
 def test_numbered_list_items_stay_whole() -> None:
-    assert split_sentences("1. Find the hole.\n2. Patch it.") == ["1. Find the hole.", "2. Patch it."]
+    assert split_sentences("1. Find the hole.\n2. Patch it.") == [
+        "1. Find the hole.",
+        "2. Patch it.",
+    ]
 
 
 def test_wording_ties_a_figure_to_the_passage_that_states_it(
