@@ -65,3 +65,57 @@ def test_documents_list_show_delete_and_stats(run, sample_dir: Path) -> None:
     assert json.loads(output)["chunks"] == 0
     code, _ = run("documents", "show", str(document["id"]))
     assert code == 1
+
+
+def test_search_and_ask_json(sample_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    base = ["--data-dir", str(sample_store.data_dir)]
+    result = runner.invoke(app, [*base, "search", "flat tyre patch", "--k", "2", "--json"])
+    assert result.exit_code == 0, result.stdout
+    hits = json.loads(result.stdout)["hits"]
+    assert len(hits) == 2 and hits[0]["source"].endswith("repair-flat-tire.md")
+    filtered = runner.invoke(
+        app, [*base, "search", "money", "--filter", "source_glob=*.pdf", "--json"]
+    )
+    assert all(h["source"].endswith(".pdf") for h in json.loads(filtered.stdout)["hits"])
+    bad = runner.invoke(app, [*base, "search", "x", "--filter", "colour=red"])
+    assert bad.exit_code == 2
+    refused = runner.invoke(app, [*base, "ask", "What is the capital of Mongolia?", "--json"])
+    assert refused.exit_code == 0
+    assert json.loads(refused.stdout)["refused"] is True
+    streamed = runner.invoke(
+        app, [*base, "ask", "When is the workshop open on Saturday?", "--stream", "--json",
+              "--max-tokens", "32"],
+    )  # fmt: skip
+    events = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert events[-1]["event"] == "final" and events[-1]["citations"]
+    assert all(e["event"] == "token" for e in events[:-1])
+
+
+def test_batch_is_resumable_and_reports_bad_rows(
+    sample_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        '{"id": "a", "question": "How much does a yearly membership cost?"}\n'
+        "{not json\n"
+        '"What is the capital of Mongolia?"\n'
+    )
+    output = tmp_path / "answers.jsonl"
+    runner = CliRunner()
+    base = ["--data-dir", str(sample_store.data_dir)]
+    first = runner.invoke(
+        app, [*base, "batch", str(questions), "-o", str(output), "--json", "--max-tokens", "24"]
+    )
+    assert first.exit_code == 1  # one bad row
+    summary = json.loads(first.stdout)
+    assert summary["answered"] == 2 and len(summary["bad_rows"]) == 1
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "3"]
+    assert rows[0]["citations"] and rows[1]["refused"]
+    second = runner.invoke(app, [*base, "batch", str(questions), "-o", str(output), "--json"])
+    again = json.loads(second.stdout)
+    assert again["answered"] == 0 and again["skipped_already_answered"] == 2
+    assert len(output.read_text().splitlines()) == 2
