@@ -348,3 +348,44 @@ def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
         assert finished["status"] == "succeeded" and finished["summary"]["added"] == 1
         hits = client.post("/v1/search", json={"query": "seat post clamp"}).json()["hits"]
         assert hits[0]["source"] == "upload://saddle.txt"
+
+
+def test_interrupted_batch_resumes_without_repeating_answers(tmp_path: Path) -> None:
+    from rag import store
+    from rag.knowledge_base import KnowledgeBase
+    from rag.models import BatchItem, JobStatus
+
+    settings = make_settings(tmp_path / "batch-restart")
+    kb = KnowledgeBase(settings)
+    with kb.write_session.begin() as session:
+        job = store.create_job(session, kind="batch", collection="", total=3)
+        job.status = JobStatus.RUNNING
+        job.done = 1
+        job.params = {"collections": [], "max_tokens": 16}
+        session.add(BatchItem(job_id=job.id, position=0, question_id="done",
+                              question="old", result={"id": "done", "answer": "kept"}))  # fmt: skip
+        for position, qid in ((1, "x"), (2, "y")):
+            session.add(BatchItem(job_id=job.id, position=position, question_id=qid,
+                                  question=f"What is the capital of country {qid}?"))  # fmt: skip
+        job_id = job.id
+    kb.close()
+    with TestClient(create_app(settings, load_llm=False)) as client:
+        finished = wait_for_job(client, job_id)
+        assert finished["status"] == "succeeded" and finished["done"] == 3
+        rows = [
+            json.loads(x) for x in client.get(f"/v1/batches/{job_id}/results").text.splitlines()
+        ]
+        assert [r["id"] for r in rows] == ["done", "x", "y"]
+        assert rows[0]["answer"] == "kept"  # answered before the restart, not asked again
+
+
+def test_cors_origins_are_configurable(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "cors", cors_origins=["http://chat.local"])
+    with TestClient(create_app(settings, load_llm=False)) as client:
+        preflight = client.options(
+            "/v1/search",
+            headers={"Origin": "http://chat.local", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == "http://chat.local"
+        other = client.get("/healthz", headers={"Origin": "http://evil.local"})
+        assert "access-control-allow-origin" not in other.headers
