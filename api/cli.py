@@ -778,6 +778,35 @@ def batch(
         raise typer.Exit(1)
 
 
+@app.command()
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what is found.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check DB, FTS and FAISS consistency, orphan chunks, embeddings and the embedding
+    model; exit 0 only when consistent (after repairs, with --repair)."""
+    from rag.doctor import diagnose
+    from rag.doctor import repair as repair_store
+    from rag.embedder import embedding_model_name, load_embedder
+
+    settings = state.settings()
+    kb = _open_kb()
+    try:
+        report = diagnose(kb, configured_model=embedding_model_name(settings.embedding))
+        if repair and not report.consistent:
+            report = repair_store(kb, report, embedder=load_embedder(settings.embedding))
+    finally:
+        kb.close()
+    payload = report.to_dict()
+    if as_json:
+        _print_json(payload)
+    else:
+        for key, value in payload.items():
+            out.print(f"[bold]{key}[/bold]: {value}")
+    if not report.consistent:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

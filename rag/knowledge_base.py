@@ -211,6 +211,13 @@ class KnowledgeBase:
                 index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
         return index, generation
 
+    def rebuild_vectors(self) -> FaissIndex:
+        """Drop the cache and rebuild FAISS from the embeddings in SQL, then save it."""
+        with self._vectors_lock:
+            self._vectors, self._vectors_generation = self._rebuild_from_sql()
+            self.save_vectors()
+            return self._vectors
+
     def save_vectors(self) -> None:
         with self._vectors_lock:
             if self._vectors is not None:

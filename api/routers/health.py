@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import State
+from rag.doctor import diagnose
 
 router = APIRouter(tags=["health"])
 
@@ -23,22 +24,18 @@ async def readyz(state: State) -> JSONResponse:
     """Models loaded and the FAISS/FTS indexes consistent with the database."""
 
     def check() -> dict[str, Any]:
-        kb = state.resources.kb
-        vectors = kb.vectors()
-        chunk_ids = kb.chunk_ids()
-        with kb.read_session() as session:
-            fts_ids = kb.lexical.indexed_ids(session)
-        faiss_ids = set(vectors.ids().tolist())
+        diagnosis = diagnose(state.resources.kb, configured_model=state.resources.embedder.name)
         return {
             "embedder_loaded": "embedder" in state.resources.__dict__,
             "llm_loaded": "_llm" in state.resources.__dict__,
-            "chunks": len(chunk_ids),
-            "faiss_consistent": faiss_ids == chunk_ids,
-            "fts_consistent": fts_ids == chunk_ids,
+            "chunks": diagnosis.chunks,
+            "faiss_consistent": not (diagnosis.missing_from_faiss or diagnosis.extra_in_faiss),
+            "fts_consistent": not (diagnosis.missing_from_fts or diagnosis.extra_in_fts),
+            "store_consistent": diagnosis.consistent,
         }
 
     report = await run_in_threadpool(check)
-    ready = report["embedder_loaded"] and report["faiss_consistent"] and report["fts_consistent"]
+    ready = report["embedder_loaded"] and report["store_consistent"]
     report["status"] = "ready" if ready else "not ready"
     return JSONResponse(report, status_code=200 if ready else 503)
 
