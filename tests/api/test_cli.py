@@ -119,3 +119,20 @@ def test_batch_is_resumable_and_reports_bad_rows(
     again = json.loads(second.stdout)
     assert again["answered"] == 0 and again["skipped_already_answered"] == 2
     assert len(output.read_text().splitlines()) == 2
+
+
+def test_keys_create_turns_auth_on(run, tmp_path: Path) -> None:
+    code, output = run("keys", "create", "--collection", "team", "--json")
+    assert code == 0
+    created = json.loads(output)
+    assert created["key"].startswith("rag_") and created["collections"] == ["team"]
+    from api.auth import hash_key
+    from rag.knowledge_base import KnowledgeBase
+    from rag.models import ApiKey
+    from rag.settings import Settings
+
+    kb = KnowledgeBase(Settings(data_dir=tmp_path / "cli-store", _env_file=None))  # type: ignore[call-arg]
+    with kb.read_session() as session:
+        row = session.query(ApiKey).one()
+        assert row.key_hash == hash_key(created["key"]) and created["key"] not in row.key_hash
+    kb.close()

@@ -389,3 +389,19 @@ def test_cors_origins_are_configurable(tmp_path: Path) -> None:
         assert preflight.headers["access-control-allow-origin"] == "http://chat.local"
         other = client.get("/healthz", headers={"Origin": "http://evil.local"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_batch_from_a_jsonl_upload(client: TestClient) -> None:
+    lines = b'{"id": "m1", "question": "What is the capital of Mongolia?"}\nnot json\n"Who wrote Hamlet?"\n'
+    response = client.post(
+        "/v1/batches/upload", files={"file": ("questions.jsonl", lines, "application/jsonl")}
+    )
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["job_id"], timeout=300)
+    assert job["total"] == 2 and job["done"] == 2
+    rows = [json.loads(x) for x in client.get(f"/v1/batches/{job['id']}/results").text.splitlines()]
+    assert [r["id"] for r in rows] == ["m1", "1"]
+    empty = client.post(
+        "/v1/batches/upload", files={"file": ("q.jsonl", b"nope\n", "application/jsonl")}
+    )
+    assert empty.status_code == 422
