@@ -392,7 +392,10 @@ def test_cors_origins_are_configurable(tmp_path: Path) -> None:
 
 
 def test_batch_from_a_jsonl_upload(client: TestClient) -> None:
-    lines = b'{"id": "m1", "question": "What is the capital of Mongolia?"}\nnot json\n"Who wrote Hamlet?"\n'
+    lines = (
+        b'{"id": "m1", "question": "What is the capital of Mongolia?"}\n'
+        b'not json\n"Who wrote Hamlet?"\n'
+    )
     response = client.post(
         "/v1/batches/upload", files={"file": ("questions.jsonl", lines, "application/jsonl")}
     )
