@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from rag import store
 from rag.embedder import Embedder
-from rag.knowledge_base import KnowledgeBase, vector_bytes
+from rag.knowledge_base import KnowledgeBase
 from rag.models import Chunk, Document
 
 
@@ -108,17 +108,8 @@ def repair(kb: KnowledgeBase, report: DoctorReport, *, embedder: Embedder | None
         done.append(f"deleted {len(report.orphan_chunks)} orphan chunks")
     broken = sorted(set(report.bad_embeddings) | set(report.foreign_model_chunks))
     if broken and embedder is not None:
-        with kb.write_session.begin() as session:
-            rows = session.execute(select(Chunk.id, Chunk.text).where(Chunk.id.in_(broken))).all()
-            vectors = embedder.encode([r[1] for r in rows])
-            for (chunk_id, _), vector in zip(rows, vectors, strict=True):
-                session.execute(
-                    update(Chunk)
-                    .where(Chunk.id == chunk_id)
-                    .values(embedding=vector_bytes(vector), embedding_model=embedder.name)
-                )
-            store.bump_generation(session)
-        done.append(f"re-embedded {len(rows)} chunks")
+        count = kb.reembed(embedder, chunk_ids=broken)
+        done.append(f"re-embedded {count} chunks")
     if report.missing_from_fts or report.extra_in_fts:
         with kb.write_session.begin() as session:
             kb.lexical.rebuild(session)

@@ -135,8 +135,18 @@ class KnowledgeBase:
 
     def reembed_all(self, embedder: Embedder, *, batch: int = 512) -> int:
         """Re-encode every chunk with ``embedder`` in one transaction, then rebuild FAISS."""
+        return self.reembed(embedder, chunk_ids=None, batch=batch)
+
+    def reembed(
+        self, embedder: Embedder, *, chunk_ids: Sequence[int] | None, batch: int = 512
+    ) -> int:
+        """Re-encode the given chunks (all when None) and record ``embedder`` as the store's
+        model, in one transaction; then rebuild FAISS."""
         with self.write_session.begin() as session:
-            rows = session.execute(select(Chunk.id, Chunk.text).order_by(Chunk.id)).all()
+            query = select(Chunk.id, Chunk.text).order_by(Chunk.id)
+            if chunk_ids is not None:
+                query = query.where(Chunk.id.in_(list(chunk_ids)))
+            rows = session.execute(query).all()
             for start in range(0, len(rows), batch):
                 part = rows[start : start + batch]
                 vectors = embedder.encode([r[1] for r in part])
@@ -149,11 +159,7 @@ class KnowledgeBase:
             store.set_state(session, key=store.EMBEDDING_MODEL_KEY, value=embedder.name)
             store.set_state(session, key=store.EMBEDDING_DIM_KEY, value=str(embedder.dim))
             store.bump_generation(session)
-        with self._vectors_lock:
-            self._vectors = None
-            self._vectors_generation = -1
-        self.vectors()
-        self.save_vectors()
+        self.rebuild_vectors()
         return len(rows)
 
     # --- the FAISS cache ----------------------------------------------------------------
