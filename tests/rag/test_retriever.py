@@ -153,3 +153,30 @@ def test_langchain_adapter_returns_documents_with_metadata(retriever: Retriever)
     assert "40 euros" in documents[0].page_content
     assert documents[0].metadata["source"].endswith("handbook.md")
     assert {"chunk_id", "document_id", "fused_score", "section"} <= set(documents[0].metadata)
+
+
+class ReversingReranker:
+    """A stand-in cross-encoder: the test is about the stage's wiring, not its model."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        self.calls += 1
+        return [float(i) for i in range(len(texts))]  # last candidate scores highest
+
+
+def test_rerank_stage_reorders_candidates_when_configured(
+    sample_kb: KnowledgeBase, embedder: SentenceTransformerEmbedder
+) -> None:
+    plain = Retriever(sample_kb, embedder, sample_kb.settings.retrieval)
+    reranker = ReversingReranker()
+    reranked = Retriever(sample_kb, embedder, sample_kb.settings.retrieval, reranker=reranker)
+    baseline = plain.search("brake cable", k=3).hits
+    hits = reranked.search("brake cable", k=3).hits
+    assert reranker.calls == 1
+    assert all(h.rerank_score is not None for h in hits)
+    assert [h.rerank_score for h in hits] == sorted((h.rerank_score for h in hits), reverse=True)
+    assert [h.chunk_id for h in hits] != [h.chunk_id for h in baseline]
+    off = reranked.search("brake cable", k=3, rerank=False).hits
+    assert reranker.calls == 1 and [h.chunk_id for h in off] == [h.chunk_id for h in baseline]
