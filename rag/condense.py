@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from rag.generator import LLM, ChatMessage
+from rag.prompting import neutralize_control_tokens
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _FOLLOW_UP_HINTS = re.compile(
@@ -46,9 +47,10 @@ def llm_condense(
 ) -> str | None:
     """Ask the LLM; None when its rewrite looks unusable (empty, rambling, off-topic)."""
     transcript = "\n".join(f"{m.role}: {m.content}" for m in history[-6:])
+    request = f"Conversation:\n{transcript}\n\nLast question: {question}"
     messages = [
         ChatMessage("system", CONDENSE_INSTRUCTION),
-        ChatMessage("user", f"Conversation:\n{transcript}\n\nLast question: {question}"),
+        ChatMessage("user", neutralize_control_tokens(request)),
     ]
     prompt = llm.render(messages)
     if llm.count_tokens(prompt) + max_tokens > llm.n_ctx:

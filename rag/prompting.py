@@ -8,6 +8,7 @@ tokens can never push it past n_ctx.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,19 @@ class PromptPlan:
     history_turns_kept: int
 
 
+_CONTROL_TOKEN = re.compile(r"<\|([^|<>]{0,40})\|>")
+
+
+def neutralize_control_tokens(text: str) -> str:
+    """Break chat-template markers such as ``<|im_start|>`` in untrusted text.
+
+    Sources and questions are tokenized with special tokens enabled (the template needs
+    them), so a document containing ``<|im_start|>system`` could otherwise open a real
+    system turn. The marker stays readable, but no longer matches the special token.
+    """
+    return _CONTROL_TOKEN.sub(lambda m: f"<\u200b|{m.group(1)}|\u200b>", text)
+
+
 def format_source(number: int, passage: SourcePassage) -> str:
     where = [passage.title] if passage.title else []
     if passage.section and passage.section != passage.title:
@@ -55,12 +69,12 @@ def format_source(number: int, passage: SourcePassage) -> str:
     if passage.page is not None:
         where.append(f"page {passage.page}")
     header = f"[{number}] " + " - ".join(where) if where else f"[{number}]"
-    return f"{header}\n{passage.text.strip()}"
+    return neutralize_control_tokens(f"{header}\n{passage.text.strip()}")
 
 
 def user_message(question: str, sources: Sequence[NumberedSource]) -> str:
     blocks = "\n\n".join(format_source(s.number, s.passage) for s in sources)
-    return f"Sources:\n{blocks}\n\nQuestion: {question.strip()}"
+    return f"Sources:\n{blocks}\n\nQuestion: {neutralize_control_tokens(question.strip())}"
 
 
 def trim_history(
@@ -97,6 +111,7 @@ def plan_prompt(
     """Pack sources and history into n_ctx - answer_tokens; raise if the question alone
     does not fit."""
     limit = n_ctx - answer_tokens
+    history = [ChatMessage(m.role, neutralize_control_tokens(m.content)) for m in history]
     system = ChatMessage("system", system_prompt)
     bare = [system, ChatMessage("user", user_message(question, []))]
     fixed = count_tokens(render(bare))
