@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from rag.filters import SearchFilter
+
+# Database ids are 64-bit; larger numbers are a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class ErrorBody(BaseModel):
@@ -80,7 +86,7 @@ class JobOut(BaseModel):
 
 class Filters(BaseModel):
     collections: list[str] = Field(default_factory=list)
-    document_ids: list[int] = Field(default_factory=list)
+    document_ids: list[RowId] = Field(default_factory=list)
     source_prefix: str | None = None
     source_glob: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -191,7 +197,9 @@ class BatchQuestion(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    questions: list[BatchQuestion | str] = Field(min_length=1, max_length=100_000)
+    questions: list[BatchQuestion | Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, max_length=100_000
+    )
     collection: str | None = None
     max_tokens: int | None = Field(default=None, ge=1, le=2048)
 

@@ -22,6 +22,7 @@ from api.schemas import (
     FeedbackOut,
     FeedbackRequest,
     JobAccepted,
+    PathId,
 )
 from api.streaming import relay_events, sse
 from rag import store
@@ -250,7 +251,7 @@ def _visible_batch(state: AppState, principal: Principal, job_id: int) -> None:
     responses={200: {"content": {"application/x-ndjson": {}}}},
     response_class=StreamingResponse,
 )
-def batch_results(job_id: int, state: State, principal: PrincipalDep) -> StreamingResponse:
+def batch_results(job_id: PathId, state: State, principal: PrincipalDep) -> StreamingResponse:
     """JSONL, one line per answered (or failed) question, in input order."""
     _visible_batch(state, principal, job_id)
 

@@ -9,7 +9,15 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from sqlalchemy import func, select
 
 from api.deps import PrincipalDep, ResourcesDep, State
-from api.schemas import DocumentOut, DocumentPage, IngestPathRequest, JobAccepted, JobOut
+from api.schemas import (
+    MAX_ID,
+    DocumentOut,
+    DocumentPage,
+    IngestPathRequest,
+    JobAccepted,
+    JobOut,
+    PathId,
+)
 from ingest.loaders import count_units
 from ingest.uploads import safe_upload_name, upload_source
 from rag import store
@@ -134,7 +142,7 @@ def list_documents(
     resources: ResourcesDep,
     principal: PrincipalDep,
     collection: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DocumentPage:
     if collection is not None:
@@ -168,18 +176,20 @@ def _visible_document(
 
 
 @router.get("/v1/documents/{document_id}", response_model=DocumentOut)
-def get_document(document_id: int, resources: ResourcesDep, principal: PrincipalDep) -> DocumentOut:
+def get_document(
+    document_id: PathId, resources: ResourcesDep, principal: PrincipalDep
+) -> DocumentOut:
     return _visible_document(resources, principal, document_id)
 
 
 @router.delete("/v1/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(document_id: int, resources: ResourcesDep, principal: PrincipalDep) -> None:
+def delete_document(document_id: PathId, resources: ResourcesDep, principal: PrincipalDep) -> None:
     _visible_document(resources, principal, document_id)
     resources.kb.delete_document(document_id)
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
-def get_job(job_id: int, resources: ResourcesDep, principal: PrincipalDep) -> JobOut:
+def get_job(job_id: PathId, resources: ResourcesDep, principal: PrincipalDep) -> JobOut:
     with resources.kb.read_session() as session:
         job = session.get(IngestionJob, job_id)
         if job is None or not principal.can_see(job.collection):
