@@ -7,6 +7,7 @@ skipped, so resuming never duplicates work or results.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -96,6 +97,9 @@ class JobRunner:
             self.on_ingested(summary.added + summary.updated, summary.failed)
         for entry in params.get("files", []):
             Path(entry["path"]).unlink(missing_ok=True)
+        if params.get("files"):
+            with contextlib.suppress(OSError):  # not empty: keep what is still there
+                Path(params["files"][0]["path"]).parent.rmdir()
 
     def _run_batch(self, job_id: int, params: dict[str, Any], collection: str) -> None:
         kb = self.resources.kb

@@ -63,3 +63,10 @@ def test_hostile_files_in_one_upload(tmp_path: Path) -> None:
         ).json()["hits"]
         assert hits[0]["source"] == "upload://good.pdf" and hits[0]["page"] == 1
         assert client.get("/readyz").status_code == 200
+
+        # A 50 MB text file against a 5 MB cap: refused while streaming, nothing stored.
+        huge = upload(client, [("huge.txt", b"0123456789abcdef\n" * (50 * 1024 * 1024 // 17))])
+        assert huge.status_code == 413
+        assert "upload limit" in huge.json()["error"]["message"]
+        leftovers = [p for p in settings.uploads_dir.rglob("*") if p.is_file()]
+        assert leftovers == []
