@@ -13,9 +13,9 @@ Prints JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -27,9 +27,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-import uvicorn
 
 from api.app import create_app
+from api.local_server import serve_in_background
 from rag.evaluation import percentile
 from rag.settings import LLMSettings, Settings
 
@@ -46,12 +46,6 @@ QUERIES = [
     "volunteer shifts and badges",
     "surplus at the end of 2025",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def timed(call: object, n: int) -> list[float]:
@@ -77,23 +71,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         settings = Settings(  # type: ignore[call-arg]
             data_dir=Path(tmp) / "store", llm=LLMSettings(n_threads=1), _env_file=None
         )
         app = create_app(settings)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
+        base_url = stack.enter_context(serve_in_background(app))
         state = app.state.rag
         state.resources.ingestor.ingest_paths([args.corpus])
         retriever = state.resources.retriever
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        client = httpx.Client(base_url=base_url, timeout=120)
 
         def in_process(query: str) -> None:
             retriever.search(query, k=5)
@@ -112,7 +99,7 @@ def main() -> None:
 
         def stream_answer() -> None:
             started = time.perf_counter()
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as other:
+            with httpx.Client(base_url=base_url, timeout=300) as other:
                 body = {
                     "question": "Describe the history, events and plans of the co-op in detail.",
                     "stream": True,
@@ -133,8 +120,6 @@ def main() -> None:
             http_busy.extend(timed(over_http, 1))
         streamer.join()
         client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
 
     local_s, idle_s, busy_s = summary(local), summary(http_idle), summary(http_busy)
     print(

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import random
-import socket
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,24 +41,17 @@ QUESTIONS = [
 ]
 
 
-def serve_locally(data_dir: Path) -> tuple[str, object, threading.Thread]:
-    import uvicorn
-
+@contextlib.contextmanager
+def serve_locally(data_dir: Path) -> Iterator[str]:
+    """The app with the sample data ingested, on a free loopback port."""
     from api.app import create_app
+    from api.local_server import serve_in_background
     from rag.settings import Settings
 
-    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
-    app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    app.state.rag.resources.ingestor.ingest_paths([ROOT / "data"])
-    return f"http://127.0.0.1:{port}", server, thread
+    app = create_app(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
+    with serve_in_background(app) as base_url:
+        app.state.rag.resources.ingestor.ingest_paths([ROOT / "data"])
+        yield base_url
 
 
 def main() -> None:
@@ -68,11 +62,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = thread = None
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         base_url = args.base_url
         if base_url is None:
-            base_url, server, thread = serve_locally(Path(tmp) / "store")
+            base_url = stack.enter_context(serve_locally(Path(tmp) / "store"))
         rng = random.Random(args.seed)
         kinds = rng.choices(["search", "ask", "upload"], weights=[70, 10, 20], k=args.requests)
         latencies: dict[str, list[float]] = collections.defaultdict(list)
@@ -108,9 +101,6 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             list(pool.map(one, enumerate(kinds)))
         elapsed = time.perf_counter() - started
-        if server is not None:
-            server.should_exit = True  # type: ignore[attr-defined]
-            thread.join(timeout=30)  # type: ignore[union-attr]
 
     server_errors = sum(n for key, n in statuses.items() if key.split(":")[1].startswith("5"))
     print(

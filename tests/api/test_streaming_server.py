@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
+from api.local_server import serve_in_background
 from rag.generator import GenerationStats
 from rag.settings import LLMSettings, Settings
 
@@ -21,19 +20,8 @@ from rag.settings import LLMSettings, Settings
 def served(sample_store: Settings) -> Iterator[tuple[str, Any]]:
     settings = sample_store.model_copy(update={"llm": LLMSettings(n_threads=1)})
     app = create_app(settings)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve_in_background(app) as base_url:
+        yield base_url, app
 
 
 def wait_until(predicate: Any, timeout: float = 120) -> None:

@@ -5,16 +5,16 @@ request failed with a 5xx (in particular no "database is locked")."""
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
+from api.local_server import serve_in_background
 from rag.doctor import diagnose
 from tests.api.test_http import make_settings
 
@@ -25,15 +25,11 @@ DURATION_SECONDS = 15
 def test_parallel_uploads_deletes_and_queries(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "store")
     app = create_app(settings, load_llm=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    with serve_in_background(app) as base:
+        run_mixed_traffic(app, base)
+
+
+def run_mixed_traffic(app: FastAPI, base: str) -> None:
     stop = time.monotonic() + DURATION_SECONDS
     lock = threading.Lock()
     acknowledged: dict[str, int] = {}  # unique token -> job id
@@ -111,8 +107,6 @@ def test_parallel_uploads_deletes_and_queries(tmp_path: Path) -> None:
             if not hits or hits[0]["source"] != f"upload://{token}.txt":
                 missing.append(token)
     report = diagnose(app.state.rag.resources.kb)
-    server.should_exit = True
-    thread.join(timeout=30)
     assert not failures, failures[:5]
     assert len(acknowledged) > 10 and len(statuses) > 50
     assert not missing, missing[:10]

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
+from api.local_server import serve_in_background
 from tests.api.test_http import make_settings
 from tests.conftest import SAMPLE_DATA
 
@@ -25,19 +22,9 @@ EXAMPLES_PER_OPERATION = 8
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root: Path = tmp_path_factory.mktemp("fuzz")
     app = create_app(make_settings(root / "store", max_upload_bytes=100_000))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    app.state.rag.resources.ingestor.ingest_paths([SAMPLE_DATA / "handbook.md"])
-    yield f"http://127.0.0.1:{port}"
-    app.state.rag.jobs.shutdown()
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serve_in_background(app, log_level="error") as url:
+        app.state.rag.resources.ingestor.ingest_paths([SAMPLE_DATA / "handbook.md"])
+        yield url
 
 
 @pytest.mark.slow
