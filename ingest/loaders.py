@@ -427,16 +427,22 @@ def load_bytes(
         yield exc
 
 
+def size_error(size: int, *, max_bytes: int, source: str) -> DocumentError | None:
+    """The error for a file too large or empty to load, checked before anything is parsed."""
+    if size > max_bytes:
+        return FileTooLargeError(source, f"{size} bytes exceeds the {max_bytes}-byte limit")
+    if size == 0:
+        return EmptyDocumentError(source, "empty file")
+    return None
+
+
 def load_path(path: Path, *, max_bytes: int) -> Iterator[LoadedDocument | DocumentError]:
-    """Read a file from disk (size-capped) and parse it."""
+    """Read a file from disk (size-capped before reading) and parse it."""
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            yield FileTooLargeError(source, f"{size} bytes exceeds the {max_bytes}-byte limit")
-            return
-        if size == 0:
-            yield EmptyDocumentError(source, "empty file")
+        problem = size_error(path.stat().st_size, max_bytes=max_bytes, source=source)
+        if problem is not None:
+            yield problem
             return
         data = path.read_bytes()
     except OSError as exc:

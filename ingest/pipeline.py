@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ingest.chunking import Chunker, ChunkSpec, make_chunker, pipeline_signature
-from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path
+from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path, size_error
 from rag import store
 from rag.embedder import Embedder
 from rag.errors import DocumentError
@@ -173,15 +173,10 @@ class Ingestor:
         max_bytes = self.settings.ingest.max_file_bytes
 
         def documents() -> Iterator[LoadedDocument | DocumentError]:
-            from rag.errors import EmptyDocumentError, FileTooLargeError
-
             for upload in uploads:
-                if len(upload.data) > max_bytes:
-                    yield FileTooLargeError(
-                        upload.source, f"{len(upload.data)} bytes exceeds {max_bytes}"
-                    )
-                elif not upload.data:
-                    yield EmptyDocumentError(upload.source, "empty file")
+                problem = size_error(len(upload.data), max_bytes=max_bytes, source=upload.source)
+                if problem is not None:
+                    yield problem
                 else:
                     yield from load_bytes(
                         upload.data, source=upload.source, origin=upload.source, name=upload.name
