@@ -500,10 +500,7 @@ def chat(
 def _ingest_quietly(resources: Any, corpus: Path, collection: str) -> Any:
     from ingest.pipeline import IngestProgress
 
-    with Progress(
-        TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=True,
-    ) as bar:  # fmt: skip
+    with _progress_bar("ingesting") as bar:
         task = bar.add_task("ingest", total=None)
 
         def on_progress(p: IngestProgress) -> None:
