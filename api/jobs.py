@@ -69,7 +69,7 @@ class JobRunner:
             if kind == "ingest":
                 self._run_ingest(job_id, params, collection)
             elif kind == "batch":
-                self._run_batch(job_id, params, collection)
+                self._run_batch(job_id, params)
             else:
                 raise RuntimeError(f"unknown job kind '{kind}'")
         except Exception as exc:  # a job must end failed, never stay "running"
@@ -101,7 +101,7 @@ class JobRunner:
             with contextlib.suppress(OSError):  # not empty: keep what is still there
                 Path(params["files"][0]["path"]).parent.rmdir()
 
-    def _run_batch(self, job_id: int, params: dict[str, Any], collection: str) -> None:
+    def _run_batch(self, job_id: int, params: dict[str, Any]) -> None:
         kb = self.resources.kb
         with kb.write_session.begin() as session:
             job = session.get(IngestionJob, job_id)
@@ -146,7 +146,6 @@ class JobRunner:
                     job.errors = [*job.errors, {"source": item.question_id, "message": error}]
         if not self._stopping.is_set():
             self._finish(job_id, JobStatus.SUCCEEDED)
-        del collection
 
     def _finish(self, job_id: int, status: JobStatus, *, error: str | None = None) -> None:
         with self.resources.kb.write_session.begin() as session:

@@ -147,7 +147,7 @@ class Ingestor:
             for file in files:
                 yield from load_path(file, max_bytes=max_bytes)
 
-        summary = self._run(
+        summary, seen = self._run(
             documents(),
             collection=collection,
             total=total,
@@ -157,7 +157,7 @@ class Ingestor:
         )
         if prune:
             roots = [str(p.expanduser().resolve()) for p in paths if p.exists()]
-            summary.deleted = self._prune(collection, roots, self._seen)
+            summary.deleted = self._prune(collection, roots, seen)
         self.kb.save_vectors()
         return summary
 
@@ -182,7 +182,7 @@ class Ingestor:
                         upload.data, source=upload.source, origin=upload.source, name=upload.name
                     )
 
-        summary = self._run(
+        summary, _ = self._run(
             documents(), collection=collection, total=len(uploads), progress=progress,
             job_id=job_id, initial_errors=[],
         )  # fmt: skip
@@ -200,14 +200,15 @@ class Ingestor:
         progress: ProgressCallback | None,
         job_id: int | None,
         initial_errors: list[FileError],
-    ) -> IngestSummary:
+    ) -> tuple[IngestSummary, set[str]]:
+        """Ingest ``documents``; returns the summary and every source seen (for pruning)."""
         started = time.perf_counter()
         self.kb.ensure_embedding_model(self.embedder)
         summary = IngestSummary(collection=collection, job_id=job_id)
         summary.errors.extend(initial_errors)
         summary.failed = len(initial_errors)
         known = self._known_documents(collection)
-        self._seen: set[str] = set()
+        seen: set[str] = set()
         pending: list[_Pending] = []
         pending_chunks = 0
         done = len(initial_errors)
@@ -241,11 +242,11 @@ class Ingestor:
                 summary.failed += 1
                 summary.errors.append(FileError(item.source, type(item).__name__, item.reason))
                 # A file that failed to load still exists: never prune its documents.
-                self._seen.add(item.source)
+                seen.add(item.source)
                 done += 1
                 report(item.source)
                 continue
-            self._seen.add(item.source)
+            seen.add(item.source)
             previous = known.get(item.source)
             if previous is not None and previous == (item.content_hash, self.signature):
                 summary.unchanged += 1
@@ -271,7 +272,7 @@ class Ingestor:
         summary.seconds = round(time.perf_counter() - started, 3)
         self._job_update(job_id, status=JobStatus.SUCCEEDED, summary=summary, done=done)
         report("")
-        return summary
+        return summary, seen
 
     def _known_documents(self, collection: str) -> dict[str, tuple[str, str]]:
         with self.kb.read_session() as session:

@@ -22,7 +22,7 @@ from ingest.loaders import count_units
 from ingest.uploads import safe_upload_name, upload_source
 from rag import store
 from rag.errors import FileTooLargeError, InvalidInputError, NotFoundError, UnsupportedFileError
-from rag.models import Chunk, Collection, Document, IngestionJob
+from rag.models import Chunk, Collection, Document
 
 router = APIRouter(tags=["documents"])
 
@@ -191,8 +191,8 @@ def delete_document(document_id: PathId, resources: ResourcesDep, principal: Pri
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
 def get_job(job_id: PathId, resources: ResourcesDep, principal: PrincipalDep) -> JobOut:
     with resources.kb.read_session() as session:
-        job = session.get(IngestionJob, job_id)
-        if job is None or not principal.can_see(job.collection):
+        job = store.get_job(session, job_id=job_id)
+        if not principal.can_see(job.collection):
             raise NotFoundError(f"job {job_id} does not exist")
         return JobOut(
             id=job.id, kind=job.kind, collection=job.collection, status=str(job.status),
