@@ -9,6 +9,8 @@ from fastapi import Path
 from pydantic import BaseModel, Field
 
 from rag.filters import SearchFilter
+from rag.pipeline import Citation
+from rag.retriever import SearchHit
 
 # Database ids are 64-bit; larger numbers are a 422, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -114,28 +116,11 @@ class SearchRequest(BaseModel):
     mmr: bool = False
 
 
-class HitOut(BaseModel):
-    chunk_id: int
-    document_id: int
-    collection: str
-    source: str
-    title: str
-    section: str | None
-    page: int | None
-    char_start: int
-    char_end: int
-    text: str
-    dense_score: float | None
-    lexical_score: float | None
-    fused_score: float
-    rerank_score: float | None = None
-
-
 class SearchResponse(BaseModel):
     query: str
     mode: str
     retrieval_ms: float
-    hits: list[HitOut]
+    hits: list[SearchHit]
 
 
 class Turn(BaseModel):
@@ -152,27 +137,12 @@ class AskRequest(BaseModel):
     stream: bool = False
 
 
-class CitationOut(BaseModel):
-    number: int
-    chunk_id: int
-    document_id: int
-    collection: str
-    source: str
-    title: str
-    page: int | None
-    section: str | None
-    char_start: int
-    char_end: int
-    snippet: str
-    inferred: bool
-
-
 class AskResponse(BaseModel):
     answer_id: str
     question: str
     standalone_question: str
     answer: str
-    citations: list[CitationOut]
+    citations: list[Citation]
     grounded: bool
     refused: bool
     support_score: float

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 
 from api.deps import PrincipalDep, State
-from api.schemas import HitOut, SearchRequest, SearchResponse
+from api.schemas import SearchRequest, SearchResponse
 from rag.errors import InvalidInputError
 from rag.retriever import best_per_document
 
@@ -32,5 +30,5 @@ def search(body: SearchRequest, state: State, principal: PrincipalDep) -> Search
         query=body.query,
         mode=str(result.mode),
         retrieval_ms=result.retrieval_ms,
-        hits=[HitOut(**asdict(h)) for h in hits],
+        hits=hits,
     )
