@@ -3,36 +3,32 @@ lifespan and handed to routes through ``api/deps.py``."""
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
-from api.jobs import JobRunner
-from api.llm_gate import LLMGate
 from api.metrics import Metrics
 from api.resources import Resources
+from api.routers import (
+    answers,
+    batches,
+    collections,
+    documents,
+    health,
+    openai_compat,
+    search,
+)
+from api.routers import jobs as jobs_router
+from api.services.answering import AnsweringService
+from api.services.gate import LLMGate
+from api.services.jobs import JobRunner
+from api.state import AppState
 from rag.settings import Settings
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    resources: Resources
-    metrics: Metrics
-    gate: LLMGate
-    jobs: JobRunner
-    llm_executor: ThreadPoolExecutor
 
 
 class RequestMetricsMiddleware:
@@ -67,7 +63,6 @@ class RequestMetricsMiddleware:
 
 def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> FastAPI:
     settings = settings or Settings()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,22 +75,22 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
             max_waiting=settings.api.llm_queue_size,
             retry_after=settings.api.retry_after_seconds,
         )
+        answering = AnsweringService(
+            settings=settings, resources=resources, gate=gate, metrics=metrics
+        )
 
         def count_ingested(ok: int, failed: int) -> None:
             metrics.documents_ingested.labels("ingested").inc(ok)
             metrics.documents_ingested.labels("failed").inc(failed)
 
-        jobs = JobRunner(resources, on_ingested=count_ingested)
-        # Waiting generations block on the LLM's lock in these threads, never in the
-        # threadpool that serves search and uploads.
-        llm_executor = ThreadPoolExecutor(max_workers=gate.capacity, thread_name_prefix="rag-llm")
-        app.state.rag = AppState(settings, resources, metrics, gate, jobs, llm_executor)
+        jobs = JobRunner(resources, answering, on_ingested=count_ingested)
+        app.state.rag = AppState(settings, resources, metrics, gate, answering, jobs)
         jobs.resume_interrupted()
         try:
             yield
         finally:
             jobs.shutdown()
-            llm_executor.shutdown(wait=False, cancel_futures=True)
+            answering.shutdown()
             resources.kb.save_vectors()
             resources.close()
 
@@ -112,18 +107,16 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
             allow_methods=["*"],
             allow_headers=["*"],
         )
-
     app.add_middleware(RequestMetricsMiddleware)
-
     install_error_handlers(app)
-    from api.routers import answers, collections, documents, health, openai_compat, search
-
     for router in (
         health.router,
         collections.router,
         documents.router,
+        jobs_router.router,
         search.router,
         answers.router,
+        batches.router,
         openai_compat.router,
     ):
         app.include_router(router)

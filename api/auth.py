@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from typing import Any
 
 from rag.errors import AuthenticationError, NotFoundError
-from rag.filters import SearchFilter
-from rag.models import ApiKey
+from rag.storage import api_keys
+from rag.storage.filters import SearchFilter
+from rag.storage.models import ApiKey
 
 KEY_PREFIX = "rag_"
 
@@ -28,10 +28,11 @@ class Principal:
     def can_see(self, collection: str) -> bool:
         return self.collections is None or collection in self.collections
 
-    def require(self, collection: str) -> None:
-        # 404, not 403: a scoped key must not learn that other collections exist.
+    def require(self, collection: str, *, thing: str | None = None) -> None:
+        """Raise 404 for ``thing`` (default: the collection) unless its collection is visible.
+        404, not 403: a scoped key must not learn that other collections' things exist."""
         if not self.can_see(collection):
-            raise NotFoundError(f"collection '{collection}' does not exist")
+            raise NotFoundError(f"{thing or f'collection {collection!r}'} does not exist")
 
     def scope(self, search_filter: SearchFilter) -> SearchFilter:
         if self.collections is None:
@@ -47,30 +48,25 @@ def hash_key(key: str) -> str:
 
 
 def create_key(
-    session: Session, *, collections: Sequence[str] = (), name: str = ""
+    session: Any, *, collections: Sequence[str] = (), name: str = ""
 ) -> tuple[ApiKey, str]:
+    """A new key in the caller's write transaction; the token is returned once."""
     token = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(
-        name=name, prefix=token[:10], key_hash=hash_key(token), collections=list(collections)
+    row = api_keys.add_key(
+        session, name=name, prefix=token[:10], key_hash=hash_key(token), collections=collections
     )
-    session.add(row)
-    session.flush()
     return row, token
 
 
-def keys_exist(session: Session) -> bool:
-    return bool(session.scalar(select(func.count(ApiKey.id))))
-
-
 def authenticate(
-    sessions: sessionmaker[Session], *, token: str | None, auth_mode: str
+    sessions: Callable[[], AbstractContextManager[Any]], *, token: str | None, auth_mode: str
 ) -> Principal:
     with sessions() as session:
-        if auth_mode == "off" or not keys_exist(session):
+        if auth_mode == "off" or not api_keys.keys_exist(session):
             return ANONYMOUS
         if not token:
             raise AuthenticationError("an API key is required (Authorization: Bearer <key>)")
-        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))
+        row = api_keys.find_key(session, key_hash=hash_key(token))
         if row is None:
             raise AuthenticationError("invalid API key")
         return Principal(key_id=row.id, collections=tuple(row.collections) or None)

@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.app import AppState
 from api.auth import Principal, authenticate
 from api.resources import Resources
+from api.services.answering import AnsweringService
+from api.services.jobs import JobRunner
+from api.state import AppState
 
 _bearer = HTTPBearer(auto_error=False, description="API key (when keys exist).")
 
@@ -26,6 +28,14 @@ def get_resources(state: State) -> Resources:
     return state.resources
 
 
+def get_answering(state: State) -> AnsweringService:
+    return state.answering
+
+
+def get_jobs(state: State) -> JobRunner:
+    return state.jobs
+
+
 def get_principal(
     state: State,
     request: Request,
@@ -39,4 +49,6 @@ def get_principal(
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+AnsweringDep = Annotated[AnsweringService, Depends(get_answering)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

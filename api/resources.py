@@ -1,6 +1,6 @@
 """Builds the heavy resources once (models, knowledge base) for the CLI and the HTTP app.
 
-The LLM is loaded on first use: search-only commands never pay for it.
+Each model is loaded on first use: search-only commands never pay for the LLM.
 """
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
-from ingest.pipeline import Ingestor
-from rag.embedder import SentenceTransformerEmbedder, load_embedder
-from rag.generator import LlamaCppLLM, load_llm
-from rag.knowledge_base import KnowledgeBase
-from rag.pipeline import RagPipeline
-from rag.retriever import Retriever, load_reranker
+from ingest.ingestion import Ingestor
+from rag.answering.answerer import Answerer
+from rag.answering.llm import LlamaCppLLM, load_llm
+from rag.embedding import SentenceTransformerEmbedder, load_embedder
+from rag.retrieval.rerank import load_reranker
+from rag.retrieval.retriever import Retriever
 from rag.settings import Settings
+from rag.storage.knowledge_base import KnowledgeBase
 
 
 class Resources:
@@ -22,10 +23,22 @@ class Resources:
         self.settings = settings
         self.kb = KnowledgeBase(settings)
         self._llm_lock = threading.Lock()
+        self._llm: LlamaCppLLM | None = None
+        self._embedder: SentenceTransformerEmbedder | None = None
 
-    @cached_property
+    @property
+    def embedder_loaded(self) -> bool:
+        return self._embedder is not None
+
+    @property
+    def llm_loaded(self) -> bool:
+        return self._llm is not None
+
+    @property
     def embedder(self) -> SentenceTransformerEmbedder:
-        return load_embedder(self.settings.embedding)
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.embedding)
+        return self._embedder
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -42,15 +55,15 @@ class Resources:
 
     @property
     def llm(self) -> LlamaCppLLM:
+        # A lock, not cached_property: two first requests must not load the model twice.
         with self._llm_lock:
-            if "_llm" not in self.__dict__:
-                self.__dict__["_llm"] = load_llm(self.settings.llm)
-            llm: LlamaCppLLM = self.__dict__["_llm"]
-            return llm
+            if self._llm is None:
+                self._llm = load_llm(self.settings.llm)
+            return self._llm
 
     @cached_property
-    def pipeline(self) -> RagPipeline:
-        return RagPipeline(
+    def answerer(self) -> Answerer:
+        return Answerer(
             retriever=self.retriever, llm=self.llm, embedder=self.embedder, settings=self.settings
         )
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, Field
 
-from rag.filters import SearchFilter
-from rag.pipeline import Citation
-from rag.retriever import SearchHit
+from rag.retrieval.retriever import SearchHit
+from rag.storage.filters import SearchFilter
+from rag.storage.models import Document
 
 # Database ids are 64-bit; larger numbers are a 422, not a driver overflow.
 MAX_ID = 2**63 - 1
@@ -51,6 +51,23 @@ class DocumentOut(BaseModel):
     chunks: int | None = None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def from_row(cls, document: Document, *, chunks: int | None = None) -> DocumentOut:
+        return cls(
+            id=document.id,
+            collection=document.collection.name,
+            source=document.source,
+            title=document.title,
+            mime_type=document.mime_type,
+            size_bytes=document.size_bytes,
+            content_hash=document.content_hash,
+            status=str(document.status),
+            metadata=document.metadata_,
+            chunks=chunks,
+            created_at=document.created_at,
+            updated_at=document.updated_at,
+        )
 
 
 class DocumentPage(BaseModel):
@@ -135,19 +152,6 @@ class AskRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=50)
     max_tokens: int | None = Field(default=None, ge=1, le=2048)
     stream: bool = False
-
-
-class AskResponse(BaseModel):
-    answer_id: str
-    question: str
-    standalone_question: str
-    answer: str
-    citations: list[Citation]
-    grounded: bool
-    refused: bool
-    support_score: float
-    unsupported_sentences: list[str]
-    timings: dict[str, float]
 
 
 class FeedbackRequest(BaseModel):

@@ -12,24 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
 
-from ingest.pipeline import Ingestor
-from rag.embedder import load_embedder
-from rag.filters import SearchFilter
-from rag.knowledge_base import KnowledgeBase
-from rag.retriever import Retriever
+from ingest.ingestion import Ingestor
+from rag.embedding import load_embedder
+from rag.retrieval.retriever import Retriever
 from rag.settings import EmbeddingSettings, Settings
+from rag.storage.filters import SearchFilter
+from rag.storage.knowledge_base import KnowledgeBase
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench-data"
 

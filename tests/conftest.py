@@ -3,24 +3,19 @@ per test, and a writable copy of the sample data."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from ingest.pipeline import Ingestor
-from rag.embedder import SentenceTransformerEmbedder, load_embedder
-from rag.generator import LlamaCppLLM, load_llm
-from rag.knowledge_base import KnowledgeBase
-from rag.pipeline import RagPipeline
-from rag.retriever import Retriever
+from ingest.ingestion import Ingestor
+from rag.answering.answerer import Answerer
+from rag.answering.llm import LlamaCppLLM, load_llm
+from rag.embedding import SentenceTransformerEmbedder, load_embedder
+from rag.retrieval.retriever import Retriever
 from rag.settings import EmbeddingSettings, LLMSettings, Settings
+from rag.storage.knowledge_base import KnowledgeBase
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO_ROOT / "data"
@@ -92,7 +87,5 @@ def retriever(sample_kb: KnowledgeBase, embedder: SentenceTransformerEmbedder) -
 @pytest.fixture
 def rag_pipeline(
     retriever: Retriever, llm: LlamaCppLLM, embedder: SentenceTransformerEmbedder
-) -> RagPipeline:
-    return RagPipeline(
-        retriever=retriever, llm=llm, embedder=embedder, settings=retriever.kb.settings
-    )
+) -> Answerer:
+    return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=retriever.kb.settings)

@@ -1,13 +1,12 @@
+"""Collections: create, list with counts, delete with everything in them."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from sqlalchemy import select
 
 from api.deps import PrincipalDep, ResourcesDep
 from api.schemas import CollectionCreate, CollectionOut
-from rag import store
-from rag.errors import ConflictError
-from rag.models import Collection, Document
+from rag.storage import store
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -18,9 +17,7 @@ def create_collection(
 ) -> CollectionOut:
     principal.require(body.name)
     with resources.kb.write_session.begin() as session:
-        if session.scalar(select(Collection).where(Collection.name == body.name)) is not None:
-            raise ConflictError(f"collection '{body.name}' already exists")
-        row = store.get_or_create_collection(session, name=body.name)
+        row = store.create_collection(session, name=body.name)
         return CollectionOut(name=row.name, documents=0, chunks=0, created_at=row.created_at)
 
 
@@ -44,14 +41,4 @@ def list_collections(resources: ResourcesDep, principal: PrincipalDep) -> list[C
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_collection(name: str, resources: ResourcesDep, principal: PrincipalDep) -> None:
     principal.require(name)
-    kb = resources.kb
-    with kb.read_session() as session:
-        collection = store.get_collection(session, name=name)
-        document_ids = list(
-            session.scalars(select(Document.id).where(Document.collection_id == collection.id))
-        )
-    kb.delete_documents(document_ids)
-    with kb.write_session.begin() as session:
-        row = session.get(Collection, collection.id)
-        if row is not None:
-            session.delete(row)
+    resources.kb.delete_collection(name)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import State
-from rag.doctor import diagnose
+from rag.storage.doctor import diagnose
 
 router = APIRouter(tags=["health"])
 
@@ -26,8 +26,8 @@ async def readyz(state: State) -> JSONResponse:
     def check() -> dict[str, Any]:
         diagnosis = diagnose(state.resources.kb, configured_model=state.resources.embedder.name)
         return {
-            "embedder_loaded": "embedder" in state.resources.__dict__,
-            "llm_loaded": "_llm" in state.resources.__dict__,
+            "embedder_loaded": state.resources.embedder_loaded,
+            "llm_loaded": state.resources.llm_loaded,
             "chunks": diagnosis.chunks,
             "faiss_consistent": not (diagnosis.missing_from_faiss or diagnosis.extra_in_faiss),
             "fts_consistent": not (diagnosis.missing_from_fts or diagnosis.extra_in_fts),

@@ -6,30 +6,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from sse_starlette import ServerSentEvent
 
-from api.answers import answer_payload
-from api.deps import PrincipalDep, State
-from api.routers.answers import answer_now, check_question, record, stream_answer_events
+from api.auth import Principal
+from api.deps import AnsweringDep, PrincipalDep, ResourcesDep
+from api.errors import error_body
 from api.schemas import ChatCompletionRequest, EmbeddingsRequest
-from api.streaming import relay_events, sse
-from rag import store
+from api.services.answering import AnswerRequest
+from api.sse import event_stream, json_event
+from rag.answering.answerer import Answer, FinalEvent, TokenEvent
+from rag.answering.llm import ChatMessage
 from rag.errors import InvalidInputError
-from rag.filters import SearchFilter
-from rag.generator import ChatMessage
-from rag.pipeline import Answer, FinalEvent, TokenEvent
+from rag.storage import store
+from rag.storage.filters import SearchFilter
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
-DEFAULT_MODEL = "default"
+# `model` names a collection, or this name for every collection the caller may see.
+ALL_COLLECTIONS = "default"
 
 
-def _filter_for_model(model: str, principal: Any) -> SearchFilter:
-    if model == DEFAULT_MODEL:
+def _filter_for_model(model: str, principal: Principal) -> SearchFilter:
+    if model == ALL_COLLECTIONS:
         return principal.scope(SearchFilter())
     principal.require(model)
     return SearchFilter(collections=(model,))
@@ -44,34 +46,29 @@ def _conversation(body: ChatCompletionRequest) -> tuple[str, list[ChatMessage]]:
 
 
 def _rag_extension(answer: Answer) -> dict[str, Any]:
-    payload = answer_payload(answer)
-    return {
-        "citations": payload["citations"],
-        "rag": {
-            "answer_id": answer.answer_id,
-            "grounded": answer.grounded,
-            "refused": answer.refused,
-            "support_score": answer.support_score,
-            "unsupported_sentences": answer.unsupported_sentences,
-            "timings": answer.timings,
-        },
-    }
+    """The answer's citations and the rest of its record, beside OpenAI's fields."""
+    payload = asdict(answer)
+    citations = payload.pop("citations")
+    for key in ("answer", "question", "standalone_question"):
+        payload.pop(key)
+    return {"citations": citations, "rag": payload}
 
 
 @router.post("/chat/completions")
 async def chat_completions(
-    body: ChatCompletionRequest, state: State, principal: PrincipalDep
+    body: ChatCompletionRequest, answering: AnsweringDep, principal: PrincipalDep
 ) -> Any:
     question, history = _conversation(body)
-    check_question(state, question)
-    search_filter = _filter_for_model(body.model, principal)
-    max_tokens = body.max_completion_tokens or body.max_tokens
+    request = AnswerRequest(
+        question=question,
+        search_filter=_filter_for_model(body.model, principal),
+        history=history,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+    )
     created = int(time.time())
     if not body.stream:
-        answer = await answer_now(
-            state, question=question, search_filter=search_filter, history=history, k=None,
-            max_tokens=max_tokens, temperature=body.temperature, endpoint="chat.completions",
-        )  # fmt: skip
+        answer = await answering.answer(request, endpoint="chat.completions")
         prompt = int(answer.timings.get("prompt_tokens", 0))
         completion = int(answer.timings.get("completion_tokens", 0))
         return {
@@ -94,64 +91,61 @@ async def chat_completions(
             **_rag_extension(answer),
         }
 
-    state.gate.admit()
-    produce = stream_answer_events(
-        state, question=question, search_filter=search_filter, history=history, k=None,
-        max_tokens=max_tokens, temperature=body.temperature,
-    )  # fmt: skip
+    events = await answering.stream(request, endpoint="chat.completions-stream")
     chunk_id = f"chatcmpl-{created}-{id(body)}"
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
-        return {
-            "id": chunk_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:
+        return json_event(
+            {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+        )
 
-    async def events() -> AsyncIterator[str]:
-        yield sse(None, chunk({"role": "assistant", "content": ""}))
-        async for event in relay_events(state, produce):
+    async def sse() -> AsyncIterator[ServerSentEvent]:
+        yield chunk({"role": "assistant", "content": ""})
+        async for event in events:
             if isinstance(event, TokenEvent):
-                yield sse(None, chunk({"content": event.text}))
+                yield chunk({"content": event.text})
             elif isinstance(event, FinalEvent):
-                answer = event.answer
-                await run_in_threadpool(record, state, answer, "chat.completions-stream")
-                if answer.refused:
-                    yield sse(None, chunk({"content": answer.answer}))
-                yield sse(None, chunk({}, "stop", **_rag_extension(answer)))
-            elif isinstance(event, Exception):
-                yield sse(None, {"error": {"type": type(event).__name__, "message": str(event)}})
-        yield sse(None, "[DONE]")
+                if event.answer.refused:
+                    yield chunk({"content": event.answer.answer})
+                yield chunk({}, "stop", **_rag_extension(event.answer))
+            else:
+                yield json_event(error_body(type(event).__name__, str(event)))
+        yield json_event("[DONE]")
 
-    return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
+    return event_stream(sse())
 
 
 @router.get("/models")
-def list_models(state: State, principal: PrincipalDep) -> dict[str, Any]:
-    with state.resources.kb.read_session() as session:
+def list_models(resources: ResourcesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The collections the caller may see, plus `default` (all of them), each listed once."""
+    with resources.kb.read_session() as session:
         names = [c.name for c in store.list_collections(session) if principal.can_see(c.name)]
     created = int(time.time())
     return {
         "object": "list",
         "data": [
             {"id": name, "object": "model", "created": created, "owned_by": "rag-backend"}
-            for name in [DEFAULT_MODEL, *names]
+            for name in dict.fromkeys([ALL_COLLECTIONS, *names])
         ],
     }
 
 
 @router.post("/embeddings")
-def embeddings(body: EmbeddingsRequest, state: State, principal: PrincipalDep) -> dict[str, Any]:
+def embeddings(
+    body: EmbeddingsRequest, resources: ResourcesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     del principal
     texts = [body.input] if isinstance(body.input, str) else list(body.input)
     if not texts or len(texts) > 2048:
         raise InvalidInputError("input must hold between 1 and 2048 texts")
-    embedder = state.resources.embedder
+    embedder = resources.embedder
     vectors = embedder.encode(texts)
     tokens = sum(embedder.count_tokens(t) for t in texts)
     return {

@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from api.deps import PrincipalDep, State
 from api.schemas import SearchRequest, SearchResponse
 from rag.errors import InvalidInputError
-from rag.retriever import best_per_document
+from rag.retrieval.retriever import best_per_document
 
 router = APIRouter(tags=["search"])
 

@@ -127,9 +127,9 @@ def test_keys_create_turns_auth_on(run, tmp_path: Path) -> None:
     created = json.loads(output)
     assert created["key"].startswith("rag_") and created["collections"] == ["team"]
     from api.auth import hash_key
-    from rag.knowledge_base import KnowledgeBase
-    from rag.models import ApiKey
     from rag.settings import Settings
+    from rag.storage.knowledge_base import KnowledgeBase
+    from rag.storage.models import ApiKey
 
     kb = KnowledgeBase(Settings(data_dir=tmp_path / "cli-store", _env_file=None))  # type: ignore[call-arg]
     with kb.read_session() as session:

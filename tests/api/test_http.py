@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -223,9 +224,9 @@ def test_ask_stream_sends_tokens_then_citations_then_done(client: TestClient) ->
 
 def test_full_llm_queue_answers_429_with_retry_after(client: TestClient) -> None:
     gate = client.app.state.rag.gate  # type: ignore[attr-defined]
-    for _ in range(gate.capacity):
-        gate.admit()
-    try:
+    with contextlib.ExitStack() as held:
+        for _ in range(gate.capacity):
+            held.enter_context(gate.slot())
         busy = client.post("/v1/ask", json={"question": QUESTION})
         assert busy.status_code == 429
         assert busy.headers["retry-after"] == "5"
@@ -234,9 +235,6 @@ def test_full_llm_queue_answers_429_with_retry_after(client: TestClient) -> None
         assert streaming.status_code == 429
         # Search never waits for the LLM.
         assert client.post("/v1/search", json={"query": "brakes"}).status_code == 200
-    finally:
-        for _ in range(gate.capacity):
-            gate.release()
     assert gate.depth == 0
 
 
@@ -287,7 +285,7 @@ def test_batch_job_answers_every_question_and_results_download(client: TestClien
 
 def test_api_keys_scope_collections(tmp_path: Path, sample_dir: Path) -> None:
     from api.auth import create_key
-    from rag.knowledge_base import KnowledgeBase
+    from rag.storage.knowledge_base import KnowledgeBase
 
     settings = make_settings(tmp_path / "auth-store")
     with TestClient(create_app(settings, load_llm=False)) as client:
@@ -327,9 +325,9 @@ def test_api_keys_scope_collections(tmp_path: Path, sample_dir: Path) -> None:
 
 
 def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
-    from rag import store
-    from rag.knowledge_base import KnowledgeBase
-    from rag.models import JobStatus
+    from rag.storage import jobs
+    from rag.storage.knowledge_base import KnowledgeBase
+    from rag.storage.models import JobKind, JobStatus
 
     settings = make_settings(tmp_path / "restart-store")
     kb = KnowledgeBase(settings)
@@ -337,7 +335,7 @@ def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
     stored.parent.mkdir(parents=True)
     stored.write_bytes(b"Saddle height is set with the seat post clamp.")
     with kb.write_session.begin() as session:
-        job = store.create_job(session, kind="ingest", collection="default", total=1)
+        job = jobs.create_job(session, kind=JobKind.INGEST, collection="default", total=1)
         job.status = JobStatus.RUNNING  # as a killed server would have left it
         job.params = {"files": [{"path": str(stored), "name": "saddle.txt",
                                  "source": "upload://saddle.txt"}]}  # fmt: skip
@@ -351,14 +349,14 @@ def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
 
 
 def test_interrupted_batch_resumes_without_repeating_answers(tmp_path: Path) -> None:
-    from rag import store
-    from rag.knowledge_base import KnowledgeBase
-    from rag.models import BatchItem, JobStatus
+    from rag.storage import jobs
+    from rag.storage.knowledge_base import KnowledgeBase
+    from rag.storage.models import BatchItem, JobKind, JobStatus
 
     settings = make_settings(tmp_path / "batch-restart")
     kb = KnowledgeBase(settings)
     with kb.write_session.begin() as session:
-        job = store.create_job(session, kind="batch", collection="", total=3)
+        job = jobs.create_job(session, kind=JobKind.BATCH, collection="", total=3)
         job.status = JobStatus.RUNNING
         job.done = 1
         job.params = {"collections": [], "max_tokens": 16}
@@ -403,7 +401,7 @@ def test_batch_from_a_jsonl_upload(client: TestClient) -> None:
     job = wait_for_job(client, response.json()["job_id"], timeout=300)
     assert job["total"] == 2 and job["done"] == 2
     rows = [json.loads(x) for x in client.get(f"/v1/batches/{job['id']}/results").text.splitlines()]
-    assert [r["id"] for r in rows] == ["m1", "1"]
+    assert [r["id"] for r in rows] == ["m1", "3"]  # a row without an id: its line number
     empty = client.post(
         "/v1/batches/upload", files={"file": ("q.jsonl", b"nope\n", "application/jsonl")}
     )

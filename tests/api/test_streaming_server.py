@@ -12,7 +12,7 @@ import pytest
 
 from api.app import create_app
 from api.local_server import serve_in_background
-from rag.generator import GenerationStats
+from rag.answering.llm import GenerationStats
 from rag.settings import LLMSettings, Settings
 
 

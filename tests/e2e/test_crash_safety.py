@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from rag.doctor import diagnose
-from rag.knowledge_base import KnowledgeBase
-from rag.models import Chunk, Document
 from rag.settings import Settings
+from rag.storage.doctor import diagnose
+from rag.storage.knowledge_base import KnowledgeBase
+from rag.storage.models import Chunk, Document
 
 TRIALS = int(os.environ.get("RAG_KILL_TRIALS", "20"))
 FILES = 40

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from api.local_server import free_port
-from rag.doctor import diagnose
-from rag.knowledge_base import KnowledgeBase
 from rag.settings import Settings
+from rag.storage.doctor import diagnose
+from rag.storage.knowledge_base import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,17 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from ingest.loaders import (
+from ingest.loaders import LoadedDocument, load_path
+from ingest.loaders.detect import (
     MIME_BEIR,
     MIME_DOCX,
     MIME_HTML,
     MIME_MARKDOWN,
     MIME_PDF,
     MIME_TEXT,
-    LoadedDocument,
-    load_path,
-    markdown_sections,
 )
+from ingest.loaders.markdown import markdown_sections
 from rag.errors import (
     CorruptFileError,
     DecodeError,

@@ -1,0 +1,1 @@
+"""Services behind the routers: answering (gate, executor, streaming, answer log), jobs, uploads."""

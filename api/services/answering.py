@@ -1,0 +1,156 @@
+"""The answering service behind `/v1/ask`, `/v1/chat/completions` and batch jobs.
+
+It owns the LLM gate, the executor generations run in, the relay of streamed events to
+asyncio, and the answer log. Generations never run on the event loop nor in the threadpool
+that serves search and uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from api.metrics import Metrics
+from api.resources import Resources
+from api.services.gate import LLMGate, Priority
+from rag.answering.answerer import Answer, AnswerEvent, FinalEvent
+from rag.answering.llm import ChatMessage
+from rag.errors import InvalidInputError
+from rag.settings import Settings
+from rag.storage import answer_log
+from rag.storage.filters import SearchFilter
+
+_ADMITTED = object()
+_DONE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRequest:
+    question: str
+    search_filter: SearchFilter
+    history: Sequence[ChatMessage] = ()
+    k: int | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+class AnsweringService:
+    def __init__(
+        self, *, settings: Settings, resources: Resources, gate: LLMGate, metrics: Metrics
+    ) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.gate = gate
+        self.metrics = metrics
+        # One thread per gate slot plus one, so a request over capacity is turned away at
+        # once instead of queueing behind the generations that hold every thread.
+        self.executor = ThreadPoolExecutor(
+            max_workers=gate.capacity + 1, thread_name_prefix="rag-llm"
+        )
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def check_question(self, question: str) -> None:
+        limit = self.settings.api.max_question_chars
+        if len(question) > limit:
+            raise InvalidInputError(f"the question is longer than {limit} characters")
+        if not question.strip():
+            raise InvalidInputError("the question is empty")
+
+    def record(self, answer: Answer, *, endpoint: str) -> None:
+        with self.resources.kb.write_session.begin() as session:
+            answer_log.log_answer(
+                session,
+                answer_id=answer.answer_id,
+                question=answer.question,
+                standalone_question=answer.standalone_question,
+                answer=answer.answer,
+                retrieved_chunk_ids=answer.retrieved_chunk_ids,
+                cited_chunk_ids=[c.chunk_id for c in answer.citations],
+                grounded=answer.grounded,
+                refused=answer.refused,
+                latency_ms=float(answer.timings.get("total_ms", 0.0)),
+                endpoint=endpoint,
+            )
+        self.metrics.observe_answer(answer.timings, refused=answer.refused)
+
+    # --- interactive ----------------------------------------------------------------------
+
+    async def answer(self, request: AnswerRequest, *, endpoint: str) -> Answer:
+        """The whole answer; 429 (``BusyError``) when the gate is full."""
+        self.check_question(request.question)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._answer_blocking, request, endpoint)
+
+    def _answer_blocking(self, request: AnswerRequest, endpoint: str) -> Answer:
+        with self.gate.slot(Priority.INTERACTIVE):
+            answer = self.resources.answerer.ask(
+                request.question, search_filter=request.search_filter, history=request.history,
+                k=request.k, max_tokens=request.max_tokens, temperature=request.temperature,
+            )  # fmt: skip
+        self.record(answer, endpoint=endpoint)
+        return answer
+
+    async def stream(
+        self, request: AnswerRequest, *, endpoint: str
+    ) -> AsyncIterator[AnswerEvent | Exception]:
+        """Admit first (a full gate raises ``BusyError`` here, before any byte is sent),
+        then return the events. Closing the iterator (a client that went away) stops the
+        generation between two tokens; the answer is logged either way. A failure after the
+        start comes as an ``Exception`` item, for the caller to send as an error event."""
+        self.check_question(request.question)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        stop = threading.Event()
+
+        def put(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def worker() -> None:
+            try:
+                with self.gate.slot(Priority.INTERACTIVE):
+                    put(_ADMITTED)
+                    for event in self.resources.answerer.stream(
+                        request.question, search_filter=request.search_filter,
+                        history=request.history, k=request.k, max_tokens=request.max_tokens,
+                        temperature=request.temperature, should_stop=stop.is_set,
+                    ):  # fmt: skip
+                        if isinstance(event, FinalEvent):
+                            self.record(event.answer, endpoint=endpoint)
+                        put(event)
+            except Exception as exc:  # delivered to the caller (or raised before streaming)
+                put(exc)
+            finally:
+                put(_DONE)
+
+        self.executor.submit(worker)
+        first = await queue.get()
+        if isinstance(first, Exception):
+            raise first
+        return self._relay(queue, stop)
+
+    @staticmethod
+    async def _relay(
+        queue: asyncio.Queue[object], stop: threading.Event
+    ) -> AsyncIterator[AnswerEvent | Exception]:
+        try:
+            while (item := await queue.get()) is not _DONE:
+                yield item  # type: ignore[misc]
+        finally:
+            stop.set()
+
+    # --- batch ----------------------------------------------------------------------------
+
+    def answer_for_batch(self, question: str, *, search_filter: SearchFilter,
+                         max_tokens: int | None) -> Answer:  # fmt: skip
+        """Blocking; waits behind interactive requests for its turn."""
+        with self.gate.slot(Priority.BATCH):
+            answer = self.resources.answerer.ask(
+                question, search_filter=search_filter, max_tokens=max_tokens
+            )
+        self.record(answer, endpoint="batch")
+        return answer

@@ -1,0 +1,46 @@
+"""BEIR corpus JSONL: one document per ``{"_id", "title", "text"}`` row, per-row errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from ingest.loaders.detect import MIME_BEIR
+from ingest.loaders.document import LoadedDocument, Section, sha256_hex
+from rag.errors import CorruptFileError, DocumentError, EmptyDocumentError
+
+
+def beir_documents(text: str, *, origin: str) -> Iterator[LoadedDocument | DocumentError]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{origin}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield CorruptFileError(where, f"invalid JSON ({exc.msg})")
+            continue
+        if not isinstance(row, dict) or "_id" not in row:
+            yield CorruptFileError(where, "a BEIR corpus row needs an '_id' field")
+            continue
+        title = str(row.get("title") or "").strip()
+        body = str(row.get("text") or "").strip()
+        if not body and not title:
+            yield EmptyDocumentError(where, f"row '{row['_id']}' has no title or text")
+            continue
+        sections = tuple(Section(text=part) for part in (title, body) if part)
+        extra = row.get("metadata")
+        metadata: dict[str, Any] = {"beir_id": str(row["_id"])}
+        if isinstance(extra, dict) and extra:
+            metadata["corpus_metadata"] = extra
+        yield LoadedDocument(
+            source=str(row["_id"]),
+            origin=origin,
+            title=title or str(row["_id"]),
+            mime_type=MIME_BEIR,
+            size_bytes=len(line.encode()),
+            content_hash=sha256_hex(line.encode()),
+            sections=sections,
+            metadata=metadata,
+        )

@@ -1,0 +1,1 @@
+"""Answering: prompt packing, the LLM backends, grounding, condensing, the answerer, batches."""

@@ -1,0 +1,83 @@
+"""Turn a follow-up question plus conversation history into a standalone retrieval query."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.answering.llm import LLM, ChatMessage
+from rag.answering.prompting import neutralize_control_tokens
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+_FOLLOW_UP_HINTS = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there|then|also|"
+    r"what about|how about|and)\b",
+    re.IGNORECASE,
+)
+_STOPWORDS = frozenset(
+    """a an the is are was were be to of in on for and or with what which who whom how when
+    where why does do did can could should would it its they them this that these those i
+    you we he she about there then also me my your our""".split()
+)
+
+CONDENSE_INSTRUCTION = (
+    "Rewrite the last user question so that it can be understood without the conversation. "
+    "Reply with the rewritten question only."
+)
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+def rule_based_condense(question: str, history: Sequence[ChatMessage]) -> str:
+    """Append the previous user question's content words when the follow-up leans on it."""
+    previous = next((m.content for m in reversed(history) if m.role == "user"), None)
+    if previous is None:
+        return question
+    short = len(content_words(question)) <= 2
+    if not (short or _FOLLOW_UP_HINTS.search(question)):
+        return question
+    extra = [w for w in content_words(previous) if w not in content_words(question)]
+    return f"{question.strip()} ({' '.join(extra)})" if extra else question
+
+
+def llm_condense(
+    question: str, history: Sequence[ChatMessage], llm: LLM, *, max_tokens: int = 48
+) -> str | None:
+    """Ask the LLM; None when its rewrite looks unusable (empty, rambling, off-topic)."""
+    transcript = "\n".join(f"{m.role}: {m.content}" for m in history[-6:])
+    request = f"Conversation:\n{transcript}\n\nLast question: {question}"
+    messages = [
+        ChatMessage("system", CONDENSE_INSTRUCTION),
+        ChatMessage("user", neutralize_control_tokens(request)),
+    ]
+    prompt = llm.render(messages)
+    if llm.count_tokens(prompt) + max_tokens > llm.n_ctx:
+        return None
+    rewritten = "".join(
+        p for p in llm.stream(prompt, max_tokens=max_tokens, temperature=0.0) if isinstance(p, str)
+    ).strip()
+    rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
+    if not rewritten or len(rewritten) > 4 * max(len(question), 40):
+        return None
+    # Small models often answer instead of rewriting: keep only something shaped like a
+    # question, without citation markers copied from the history.
+    if not rewritten.endswith("?") or re.search(r"\[\d+\]", rewritten):
+        return None
+    known = set(content_words(question)) | {w for m in history for w in content_words(m.content)}
+    if not set(content_words(rewritten)) & known:
+        return None
+    return rewritten
+
+
+def condense_question(
+    question: str, history: Sequence[ChatMessage], llm: LLM | None, *, use_llm: bool = True
+) -> str:
+    if not history:
+        return question
+    if use_llm and llm is not None:
+        rewritten = llm_condense(question, history, llm)
+        if rewritten:
+            return rewritten
+    return rule_based_condense(question, history)

@@ -1,0 +1,151 @@
+"""Prompt building as pure functions: numbered sources packed into the LLM's token budget.
+
+Budget = n_ctx - answer tokens - (system + question + kept history + template overhead).
+Whole chunks go in best first; a chunk that does not fit is skipped (a shorter one after it
+may still fit). The rendered prompt is measured again at the end, so the template's own
+tokens can never push it past n_ctx.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.answering.llm import ChatMessage
+from rag.errors import InvalidInputError
+
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources provided by the user. "
+    "Cite the sources you use with their number in square brackets, like [1]. "
+    "Keep the answer short. If the sources do not contain the answer, say that the "
+    "documents do not contain it."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePassage:
+    """A retrieved chunk as the packer sees it."""
+
+    chunk_id: int
+    title: str
+    section: str | None
+    page: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedSource:
+    number: int
+    passage: SourcePassage
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPlan:
+    messages: tuple[ChatMessage, ...]
+    prompt: str
+    prompt_tokens: int
+    sources: tuple[NumberedSource, ...]
+    history_turns_kept: int
+
+
+_CONTROL_TOKEN = re.compile(r"<\|([^|<>]{0,40})\|>")
+
+
+def neutralize_control_tokens(text: str) -> str:
+    """Break chat-template markers such as ``<|im_start|>`` in untrusted text.
+
+    Sources and questions are tokenized with special tokens enabled (the template needs
+    them), so a document containing ``<|im_start|>system`` could otherwise open a real
+    system turn. The marker stays readable, but no longer matches the special token.
+    """
+    return _CONTROL_TOKEN.sub(lambda m: f"<\u200b|{m.group(1)}|\u200b>", text)
+
+
+def format_source(number: int, passage: SourcePassage) -> str:
+    where = [passage.title] if passage.title else []
+    if passage.section and passage.section != passage.title:
+        where.append(passage.section)
+    if passage.page is not None:
+        where.append(f"page {passage.page}")
+    header = f"[{number}] " + " - ".join(where) if where else f"[{number}]"
+    return neutralize_control_tokens(f"{header}\n{passage.text.strip()}")
+
+
+def user_message(question: str, sources: Sequence[NumberedSource]) -> str:
+    blocks = "\n\n".join(format_source(s.number, s.passage) for s in sources)
+    return f"Sources:\n{blocks}\n\nQuestion: {neutralize_control_tokens(question.strip())}"
+
+
+def trim_history(
+    history: Sequence[ChatMessage], *, budget: int, count_tokens: Callable[[str], int]
+) -> list[ChatMessage]:
+    """The most recent turns whose contents fit in ``budget`` tokens (oldest dropped first)."""
+    kept: list[ChatMessage] = []
+    used = 0
+    for message in reversed(history):
+        cost = count_tokens(message.content) + 8  # role markers and separators
+        if used + cost > budget:
+            break
+        kept.append(message)
+        used += cost
+    kept.reverse()
+    # A kept history never starts with a dangling assistant reply.
+    while kept and kept[0].role == "assistant":
+        kept.pop(0)
+    return kept
+
+
+def plan_prompt(
+    *,
+    question: str,
+    passages: Sequence[SourcePassage],
+    history: Sequence[ChatMessage],
+    n_ctx: int,
+    answer_tokens: int,
+    count_tokens: Callable[[str], int],
+    render: Callable[[Sequence[ChatMessage]], str],
+    history_share: float = 0.25,
+    system_prompt: str = SYSTEM_PROMPT,
+) -> PromptPlan:
+    """Pack sources and history into n_ctx - answer_tokens; raise if the question alone
+    does not fit."""
+    limit = n_ctx - answer_tokens
+    history = [ChatMessage(m.role, neutralize_control_tokens(m.content)) for m in history]
+    system = ChatMessage("system", system_prompt)
+    bare = [system, ChatMessage("user", user_message(question, []))]
+    fixed = count_tokens(render(bare))
+    if fixed > limit:
+        raise InvalidInputError(
+            f"the question needs {fixed} tokens with the instructions; the model allows "
+            f"{limit} before the answer"
+        )
+    kept_history = trim_history(
+        history,
+        budget=min(int(limit * history_share), limit - fixed),
+        count_tokens=count_tokens,
+    )
+    history_tokens = count_tokens(render([system, *kept_history])) - count_tokens(render([system]))
+    remaining = limit - fixed - max(0, history_tokens)
+
+    chosen: list[SourcePassage] = []
+    for passage in passages:
+        cost = count_tokens(format_source(len(chosen) + 1, passage)) + 2  # blank line
+        if cost <= remaining:
+            chosen.append(passage)
+            remaining -= cost
+
+    while True:
+        sources = tuple(NumberedSource(i + 1, p) for i, p in enumerate(chosen))
+        messages = (system, *kept_history, ChatMessage("user", user_message(question, sources)))
+        prompt = render(messages)
+        tokens = count_tokens(prompt)
+        if tokens <= limit:
+            return PromptPlan(messages, prompt, tokens, sources, len(kept_history))
+        # Tokenization across boundaries can differ slightly from the sum of parts.
+        if chosen:
+            chosen.pop()
+        elif kept_history:
+            kept_history.pop(0)
+        else:
+            raise InvalidInputError("the question does not fit in the model's context")

@@ -1,0 +1,402 @@
+"""The knowledge base: SQL store (source of truth) + FTS (same transactions) + FAISS (derived).
+
+Every write goes: one SQL transaction (documents, chunks, FTS via triggers, generation bump),
+then the in-memory FAISS patch, then an atomic save. A crash between those steps leaves a
+FAISS file with an older generation, which the next open detects and rebuilds from SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from rag.embedding import Embedder
+from rag.errors import EmbeddingModelMismatchError
+from rag.settings import Settings
+from rag.storage import store
+from rag.storage.lexical import LexicalIndex, lexical_index_for
+from rag.storage.models import Chunk, Collection, Document, DocumentStatus
+from rag.storage.vector_index import FaissIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk ready to be written: text, position and its embedding."""
+
+    ordinal: int
+    text: str
+    token_count: int
+    char_start: int
+    char_end: int
+    page: int | None
+    section: str | None
+    content_hash: str
+    embedding: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    collection: str
+    source: str
+    origin: str
+    title: str
+    mime_type: str
+    size_bytes: int
+    content_hash: str
+    pipeline_signature: str
+    metadata: dict[str, Any]
+    chunks: tuple[StoredChunk, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    document_ids: list[int]
+    added_chunk_ids: list[int]
+    removed_chunk_ids: list[int]
+    generation: int
+
+
+@dataclass(slots=True)
+class StoreStats:
+    collections: int
+    documents: int
+    chunks: int
+    generation: int
+    faiss_vectors: int
+    embedding_model: str | None
+    embedding_dim: int | None
+    per_collection: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def vector_bytes(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def vectors_from_bytes(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.empty((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = store.make_engine(settings.resolved_database_url)
+        store.create_schema(self.engine)
+        self.lexical: LexicalIndex = lexical_index_for(self.engine)
+        self.lexical.install(self.engine)
+        self.read_session: sessionmaker[Session] = store.make_session_factory(self.engine)
+        self.write_session: sessionmaker[Session] = store.make_session_factory(
+            self.engine, write=True
+        )
+        self._vectors: FaissIndex | None = None
+        self._vectors_generation = -1
+        self._vectors_lock = threading.RLock()
+        self.rebuild_count = 0
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- embedding model guard ----------------------------------------------------------
+
+    def stored_embedding_model(self) -> tuple[str, int] | None:
+        with self.read_session() as session:
+            name = store.get_state(session, key=store.EMBEDDING_MODEL_KEY)
+            dim = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+        if name is None or dim is None:
+            return None
+        return name, int(dim)
+
+    def ensure_embedding_model(self, embedder: Embedder) -> None:
+        """Record the model on first use; refuse a different one afterwards."""
+        with self.write_session.begin() as session:
+            name = store.get_state(session, key=store.EMBEDDING_MODEL_KEY)
+            dim = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+            if name is None or dim is None or store.chunk_count(session) == 0:
+                store.set_state(session, key=store.EMBEDDING_MODEL_KEY, value=embedder.name)
+                store.set_state(session, key=store.EMBEDDING_DIM_KEY, value=str(embedder.dim))
+                if dim is None or int(dim) != embedder.dim:
+                    with self._vectors_lock:  # an empty cache of the wrong width
+                        self._vectors = None
+                        self._vectors_generation = -1
+                return
+            if name != embedder.name or int(dim) != embedder.dim:
+                raise EmbeddingModelMismatchError(name, int(dim), embedder.name, embedder.dim)
+
+    def reembed_all(self, embedder: Embedder, *, batch: int = 512) -> int:
+        """Re-encode every chunk with ``embedder`` in one transaction, then rebuild FAISS."""
+        return self.reembed(embedder, chunk_ids=None, batch=batch)
+
+    def reembed(
+        self, embedder: Embedder, *, chunk_ids: Sequence[int] | None, batch: int = 512
+    ) -> int:
+        """Re-encode the given chunks (all when None) and record ``embedder`` as the store's
+        model, in one transaction; then rebuild FAISS."""
+        with self.write_session.begin() as session:
+            query = select(Chunk.id, Chunk.text).order_by(Chunk.id)
+            if chunk_ids is not None:
+                query = query.where(Chunk.id.in_(list(chunk_ids)))
+            rows = session.execute(query).all()
+            for start in range(0, len(rows), batch):
+                part = rows[start : start + batch]
+                vectors = embedder.encode([r[1] for r in part])
+                for (chunk_id, _), vector in zip(part, vectors, strict=True):
+                    session.execute(
+                        update(Chunk)
+                        .where(Chunk.id == chunk_id)
+                        .values(embedding=vector_bytes(vector), embedding_model=embedder.name)
+                    )
+            store.set_state(session, key=store.EMBEDDING_MODEL_KEY, value=embedder.name)
+            store.set_state(session, key=store.EMBEDDING_DIM_KEY, value=str(embedder.dim))
+            store.bump_generation(session)
+        self.rebuild_vectors()
+        return len(rows)
+
+    # --- the FAISS cache ----------------------------------------------------------------
+
+    def generation(self) -> int:
+        with self.read_session() as session:
+            return store.current_generation(session)
+
+    def vectors(self) -> FaissIndex:
+        """The FAISS index, current with the DB: loaded from disk or rebuilt from SQL."""
+        with self._vectors_lock:
+            with self.read_session() as session:
+                db_generation = store.current_generation(session)
+                dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+            dim = int(dim_value) if dim_value is not None else None
+            cached = self._vectors
+            if (
+                cached is not None
+                and self._vectors_generation == db_generation
+                and (dim is None or cached.dim == dim)
+            ):
+                return cached
+            loaded = FaissIndex.load(self.settings.faiss_path)
+            if loaded is not None and loaded[1] == db_generation and loaded[0].dim == dim:
+                self._vectors, self._vectors_generation = loaded
+                return loaded[0]
+            reason = "missing or unreadable" if loaded is None else "stale"
+            log.info("FAISS file is %s; rebuilding from the database", reason)
+            self._vectors, self._vectors_generation = self._rebuild_from_sql()
+            if dim is not None:  # an index of unknown width is not worth a file
+                self.save_vectors()
+            return self._vectors
+
+    def _rebuild_from_sql(self) -> tuple[FaissIndex, int]:
+        self.rebuild_count += 1
+        with self.read_session() as session:
+            generation = store.current_generation(session)
+            dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+            dim = int(dim_value) if dim_value is not None else 0
+            index = FaissIndex(dim or 1)
+            ids: list[int] = []
+            blobs: list[bytes] = []
+            result = session.execute(
+                select(Chunk.id, Chunk.embedding)
+                .order_by(Chunk.id)
+                .execution_options(yield_per=4096)
+            )
+            for chunk_id, blob in result:
+                ids.append(int(chunk_id))
+                blobs.append(blob)
+                if len(ids) >= 4096:
+                    index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
+                    ids, blobs = [], []
+            if ids:
+                index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
+        return index, generation
+
+    def rebuild_vectors(self) -> FaissIndex:
+        """Drop the cache and rebuild FAISS from the embeddings in SQL, then save it."""
+        with self._vectors_lock:
+            self._vectors, self._vectors_generation = self._rebuild_from_sql()
+            self.save_vectors()
+            return self._vectors
+
+    def save_vectors(self) -> None:
+        with self._vectors_lock:
+            if self._vectors is not None:
+                self._vectors.save(self.settings.faiss_path, self._vectors_generation)
+
+    def _apply_to_vectors(
+        self,
+        *,
+        generation: int,
+        removed: Sequence[int],
+        added_ids: Sequence[int],
+        added_vectors: np.ndarray | None,
+    ) -> None:
+        with self._vectors_lock:
+            if self._vectors is None or self._vectors_generation != generation - 1:
+                # Somebody else wrote in between, or nothing is loaded: let the next
+                # access load or rebuild a consistent index.
+                self._vectors = None
+                self._vectors_generation = -1
+                return
+            self._vectors.remove(removed)
+            if added_vectors is not None and len(added_ids):
+                self._vectors.add(np.array(added_ids, dtype=np.int64), added_vectors)
+            self._vectors_generation = generation
+
+    # --- writes ------------------------------------------------------------------------
+
+    def write_documents(self, records: Sequence[DocumentRecord]) -> WriteResult:
+        """Insert or replace documents (with their chunks) in one transaction."""
+        if not records:
+            return WriteResult([], [], [], self.generation())
+        self.vectors()  # make sure the cache is current before patching it
+        removed: list[int] = []
+        added_chunks: list[Chunk] = []
+        added_vectors: list[bytes] = []
+        document_ids: list[int] = []
+        with self.write_session.begin() as session:
+            model_name = self._model_name_for_write(session)
+            collections: dict[str, Collection] = {}
+            for record in records:
+                collection = collections.get(record.collection)
+                if collection is None:
+                    collection = store.get_or_create_collection(session, name=record.collection)
+                    collections[record.collection] = collection
+                document = store.find_document(
+                    session, collection_id=collection.id, source=record.source
+                )
+                if document is None:
+                    document = Document(collection_id=collection.id, source=record.source)
+                    session.add(document)
+                else:
+                    old = store.chunk_ids_of(session, document_ids=[document.id])
+                    removed.extend(old)
+                    session.execute(delete(Chunk).where(Chunk.document_id == document.id))
+                document.origin = record.origin
+                document.title = record.title
+                document.mime_type = record.mime_type
+                document.size_bytes = record.size_bytes
+                document.content_hash = record.content_hash
+                document.pipeline_signature = record.pipeline_signature
+                document.metadata_ = record.metadata
+                document.status = DocumentStatus.READY
+                session.flush()
+                document_ids.append(document.id)
+                for chunk in record.chunks:
+                    row = Chunk(
+                        document_id=document.id,
+                        ordinal=chunk.ordinal,
+                        text=chunk.text,
+                        token_count=chunk.token_count,
+                        char_start=chunk.char_start,
+                        char_end=chunk.char_end,
+                        page=chunk.page,
+                        section=chunk.section,
+                        content_hash=chunk.content_hash,
+                        embedding=chunk.embedding,
+                        embedding_model=model_name,
+                    )
+                    added_chunks.append(row)
+                    added_vectors.append(chunk.embedding)
+            session.add_all(added_chunks)
+            session.flush()
+            generation = store.bump_generation(session)
+            added_ids = [c.id for c in added_chunks]
+        dim = self._dim()
+        self._apply_to_vectors(
+            generation=generation,
+            removed=removed,
+            added_ids=added_ids,
+            added_vectors=vectors_from_bytes(added_vectors, dim),
+        )
+        return WriteResult(document_ids, added_ids, removed, generation)
+
+    def _model_name_for_write(self, session: Session) -> str:
+        name = store.get_state(session, key=store.EMBEDDING_MODEL_KEY)
+        if name is None:
+            raise RuntimeError("ensure_embedding_model() must run before writing chunks")
+        return name
+
+    def _dim(self) -> int:
+        stored = self.stored_embedding_model()
+        return stored[1] if stored else 0
+
+    def delete_documents(self, document_ids: Sequence[int], *, save: bool = True) -> int:
+        """Delete documents and their chunks (DB + FTS in one transaction, then FAISS)."""
+        if not document_ids:
+            return 0
+        self.vectors()
+        with self.write_session.begin() as session:
+            existing = list(
+                session.scalars(select(Document.id).where(Document.id.in_(list(document_ids))))
+            )
+            if not existing:
+                return 0
+            removed = store.chunk_ids_of(session, document_ids=existing)
+            session.execute(delete(Chunk).where(Chunk.document_id.in_(existing)))
+            session.execute(delete(Document).where(Document.id.in_(existing)))
+            generation = store.bump_generation(session)
+        self._apply_to_vectors(
+            generation=generation, removed=removed, added_ids=[], added_vectors=None
+        )
+        if save:
+            self.save_vectors()
+        return len(existing)
+
+    def delete_document(self, document_id: int) -> None:
+        with self.read_session() as session:
+            store.get_document(session, document_id=document_id)  # raises NotFoundError
+        self.delete_documents([document_id])
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection's documents (as ``delete_documents``), then the collection."""
+        with self.read_session() as session:
+            collection = store.get_collection(session, name=name)  # raises NotFoundError
+            document_ids = store.document_ids_in(session, collection_id=collection.id)
+        self.delete_documents(document_ids)
+        with self.write_session.begin() as session:
+            store.delete_collection_row(session, collection_id=collection.id)
+
+    # --- reads -------------------------------------------------------------------------
+
+    def chunk_ids(self) -> set[int]:
+        with self.read_session() as session:
+            return {int(i) for i in session.scalars(select(Chunk.id))}
+
+    def stats(self) -> StoreStats:
+        with self.read_session() as session:
+            per_collection: dict[str, dict[str, int]] = {}
+            rows = session.execute(
+                select(
+                    Collection.name,
+                    func.count(func.distinct(Document.id)),
+                    func.count(Chunk.id),
+                )
+                .select_from(Collection)
+                .outerjoin(Document, Document.collection_id == Collection.id)
+                .outerjoin(Chunk, Chunk.document_id == Document.id)
+                .group_by(Collection.name)
+                .order_by(Collection.name)
+            ).all()
+            for name, docs, chunks in rows:
+                per_collection[str(name)] = {"documents": int(docs), "chunks": int(chunks)}
+            model = store.get_state(session, key=store.EMBEDDING_MODEL_KEY)
+            dim = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+            stats = StoreStats(
+                collections=len(per_collection),
+                documents=store.document_count(session),
+                chunks=store.chunk_count(session),
+                generation=store.current_generation(session),
+                faiss_vectors=0,
+                embedding_model=model,
+                embedding_dim=int(dim) if dim is not None else None,
+                per_collection=per_collection,
+            )
+        stats.faiss_vectors = self.vectors().size
+        return stats

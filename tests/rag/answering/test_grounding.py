@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+
+from rag.answering.grounding import check_grounding, clean_citations, split_sentences
+from rag.embedding import SentenceTransformerEmbedder
+
+
+def test_markers_pointing_at_no_source_are_dropped() -> None:
+    text, used = clean_citations("Open on Saturday [2]. Closed Sunday [7]. Both [1, 9].", 3)
+    assert text == "Open on Saturday [2]. Closed Sunday. Both [1]."
+    assert used == [2, 1]
+
+
+def test_sentence_split_keeps_citations_with_their_sentence() -> None:
+    assert split_sentences("One [1]. Two is here [2]! Three?") == [
+        "One [1].",
+        "Two is here [2]!",
+        "Three?",
+    ]
+
+
+def test_grounding_flags_the_unsupported_sentence(embedder: SentenceTransformerEmbedder) -> None:
+    sources = [
+        "The workshop is open on Saturday from 10:00 to 16:00.",
+        "A yearly membership costs 40 euros.",
+    ]
+    vectors = embedder.encode(sources)
+    report = check_grounding(
+        "The workshop opens on Saturday at 10:00 [1]. Penguins live in Antarctica [2].",
+        source_vectors=vectors,
+        encode=embedder.encode,
+        threshold=0.45,
+    )
+    assert report.cited_numbers == (1, 2)
+    assert not report.inferred
+    assert [s.supported for s in report.sentences] == [True, False]
+    assert report.unsupported == ["Penguins live in Antarctica."]
+
+
+def test_citations_are_inferred_when_the_model_writes_none(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    sources = ["Brake pads wear out and need replacing.", "A yearly membership costs 40 euros."]
+    report = check_grounding(
+        "Membership costs 40 euros a year.",
+        source_vectors=embedder.encode(sources),
+        encode=embedder.encode,
+        threshold=0.45,
+    )
+    assert report.inferred
+    assert report.cited_numbers == (2,)
+    empty = check_grounding(
+        "", source_vectors=np.zeros((0, 384), np.float32), encode=embedder.encode, threshold=0.5
+    )
+    assert empty.support_score == 0.0 and empty.cited_numbers == ()
+
+
+def test_numbered_list_items_stay_whole() -> None:
+    assert split_sentences("1. Find the hole.\n2. Patch it.") == [
+        "1. Find the hole.",
+        "2. Patch it.",
+    ]
+
+
+def test_wording_ties_a_figure_to_the_passage_that_states_it(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    sources = [
+        "Membership fees brought in 19,300 euros and refurbished bicycles 27,500 euros.",
+        "## Membership\nA yearly membership costs 40 euros; students pay 15 euros. Members may "
+        "use every tool and store one bicycle in the basement for two weeks.",
+    ]
+    report = check_grounding(
+        "The answer to this question is: 40 euros.",
+        source_vectors=embedder.encode(sources),
+        source_texts=sources,
+        encode=embedder.encode,
+        threshold=0.45,
+    )
+    assert report.cited_numbers == (2,)
