@@ -5,29 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.answering.llm import LLM, ChatMessage
+from rag.answering.llm import LLM, ChatMessage, complete
 from rag.answering.prompting import neutralize_control_tokens
+from rag.answering.words import content_words
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
 _FOLLOW_UP_HINTS = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there|then|also|"
     r"what about|how about|and)\b",
     re.IGNORECASE,
 )
-_STOPWORDS = frozenset(
-    """a an the is are was were be to of in on for and or with what which who whom how when
-    where why does do did can could should would it its they them this that these those i
-    you we he she about there then also me my your our""".split()
-)
-
 CONDENSE_INSTRUCTION = (
     "Rewrite the last user question so that it can be understood without the conversation. "
     "Reply with the rewritten question only."
 )
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
 def rule_based_condense(question: str, history: Sequence[ChatMessage]) -> str:
@@ -55,9 +45,7 @@ def llm_condense(
     prompt = llm.render(messages)
     if llm.count_tokens(prompt) + max_tokens > llm.n_ctx:
         return None
-    rewritten = "".join(
-        p for p in llm.stream(prompt, max_tokens=max_tokens, temperature=0.0) if isinstance(p, str)
-    ).strip()
+    rewritten = complete(llm, prompt, max_tokens=max_tokens, temperature=0.0).strip()
     rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
     if not rewritten or len(rewritten) > 4 * max(len(question), 40):
         return None

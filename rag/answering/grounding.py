@@ -21,14 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_FILLER = frozenset(
-    """a an the is are was were be been to of in on at by for and or with as it its this that
-    these those there their they them he she his her i you we our your not no yes can could
-    will would should may might do does did has have had from than then so such which who
-    what when where why how about into also answer question source sources document
-    documents according based provided""".split()
-)
+from rag.answering.words import content_words
+
 _MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
@@ -95,17 +89,12 @@ def sentence_citations(sentence: str, n_sources: int) -> tuple[int, ...]:
     return tuple(found)
 
 
-def content_words(text: str) -> set[str]:
-    """Lower-cased words and numbers that carry meaning (filler words removed)."""
-    return {w for w in _WORD.findall(text.lower()) if w not in _FILLER}
-
-
 def word_overlap(sentence: str, source: str) -> float:
     """Share of the sentence's content words that occur in the source."""
-    words = content_words(sentence)
+    words = set(content_words(sentence))
     if not words:
         return 0.0
-    return len(words & content_words(source)) / len(words)
+    return len(words & set(content_words(source))) / len(words)
 
 
 def check_grounding(

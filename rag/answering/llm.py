@@ -153,11 +153,11 @@ class LlamaCppLLM:
             generation_ms=round((ended - first) * 1000, 1),
         )
 
-    def complete(self, prompt: str, *, max_tokens: int, temperature: float | None = None) -> str:
-        return "".join(
-            p for p in self.stream(prompt, max_tokens=max_tokens, temperature=temperature)
-            if isinstance(p, str)
-        )  # fmt: skip
+
+def complete(llm: LLM, prompt: str, *, max_tokens: int, temperature: float | None = None) -> str:
+    """The whole text of one generation (no streaming, no stats)."""
+    pieces = llm.stream(prompt, max_tokens=max_tokens, temperature=temperature)
+    return "".join(p for p in pieces if isinstance(p, str))
 
 
 def load_llm(settings: LLMSettings) -> LlamaCppLLM:

@@ -4,13 +4,13 @@ query joins it directly, and the dense path turns it into a FAISS ID selector.""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.orm import Session
 
 from rag.errors import InvalidInputError
@@ -26,11 +26,14 @@ class SearchFilter:
     metadata: Mapping[str, str] = field(default_factory=dict)
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    # True when a scope left no collection at all: the filter then matches no chunk.
+    matches_nothing: bool = False
 
     @property
     def is_empty(self) -> bool:
         return not (
-            self.collections
+            self.matches_nothing
+            or self.collections
             or self.document_ids
             or self.source_prefix
             or self.source_glob
@@ -42,15 +45,7 @@ class SearchFilter:
     def restricted_to(self, collections: Sequence[str]) -> SearchFilter:
         """This filter further limited to ``collections`` (for scoped API keys)."""
         allowed = tuple(c for c in (self.collections or collections) if c in collections)
-        return SearchFilter(
-            collections=allowed or ("\x00no-collection",),
-            document_ids=self.document_ids,
-            source_prefix=self.source_prefix,
-            source_glob=self.source_glob,
-            metadata=self.metadata,
-            updated_after=self.updated_after,
-            updated_before=self.updated_before,
-        )
+        return replace(self, collections=allowed, matches_nothing=not allowed)
 
 
 def _escape_like(text: str) -> str:
@@ -74,6 +69,8 @@ def filter_clause(search_filter: SearchFilter | None) -> ColumnElement[bool] | N
     """WHERE clause over Chunk joined with Document and Collection; None when unfiltered."""
     if search_filter is None or search_filter.is_empty:
         return None
+    if search_filter.matches_nothing:
+        return false()
     conditions: list[ColumnElement[bool]] = []
     if search_filter.collections:
         conditions.append(Collection.name.in_(list(search_filter.collections)))
