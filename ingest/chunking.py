@@ -15,21 +15,10 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.loaders import SECTION_SEPARATOR, LoadedDocument
+from rag.storage.records import ChunkSpec
 
 # Bump when the chunking algorithm changes, so stored documents are re-chunked.
 CHUNKER_VERSION = "1"
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkSpec:
-    ordinal: int
-    text: str
-    token_count: int
-    char_start: int
-    char_end: int
-    page: int | None
-    section: str | None
-    content_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunking import Chunker, ChunkSpec, make_chunker, pipeline_signature
+from ingest.chunking import Chunker, make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path, size_error
 from rag.embedding import Embedder
 from rag.errors import DocumentError
 from rag.settings import Settings
 from rag.storage import store
-from rag.storage.knowledge_base import DocumentRecord, KnowledgeBase, StoredChunk, vector_bytes
+from rag.storage.knowledge_base import KnowledgeBase, vector_bytes
+from rag.storage.records import ChunkSpec, DocumentRecord
 
 log = logging.getLogger(__name__)
 
@@ -304,28 +305,10 @@ class Ingestor:
         records = [
             DocumentRecord(
                 collection=collection,
-                source=item.document.source,
-                origin=item.document.origin,
-                title=item.document.title,
-                mime_type=item.document.mime_type,
-                size_bytes=item.document.size_bytes,
-                content_hash=item.document.content_hash,
+                document=item.document,  # a LoadedDocument is the DocumentInfo it carries
                 pipeline_signature=self.signature,
-                metadata=item.document.metadata,
-                chunks=tuple(
-                    StoredChunk(
-                        ordinal=c.ordinal,
-                        text=c.text,
-                        token_count=c.token_count,
-                        char_start=c.char_start,
-                        char_end=c.char_end,
-                        page=c.page,
-                        section=c.section,
-                        content_hash=c.content_hash,
-                        embedding=embeddings[c.content_hash],
-                    )
-                    for c in item.chunks
-                ),
+                chunks=tuple(item.chunks),
+                embeddings=tuple(embeddings[c.content_hash] for c in item.chunks),
             )
             for item in pending
         ]

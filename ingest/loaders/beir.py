@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from ingest.loaders.detect import MIME_BEIR
 from ingest.loaders.document import LoadedDocument, Section, sha256_hex
 from rag.errors import CorruptFileError, DocumentError, EmptyDocumentError
+from rag.jsonl import iter_jsonl
 
 
 def beir_documents(text: str, *, origin: str) -> Iterator[LoadedDocument | DocumentError]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    lines = text.splitlines()
+    for parsed in iter_jsonl(lines):
+        where = f"{origin}:{parsed.line}"
+        line = lines[parsed.line - 1]
+        if parsed.error is not None:
+            yield CorruptFileError(where, parsed.error)
             continue
-        where = f"{origin}:{number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield CorruptFileError(where, f"invalid JSON ({exc.msg})")
-            continue
+        row = parsed.value
         if not isinstance(row, dict) or "_id" not in row:
             yield CorruptFileError(where, "a BEIR corpus row needs an '_id' field")
             continue

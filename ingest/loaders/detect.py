@@ -49,9 +49,8 @@ def _is_docx(data: bytes) -> bool:
         return False
 
 
-def detect_mime(data: bytes, name: str) -> str:
-    """Decide the type from the content; raises for binary data we cannot read."""
-    suffix = Path(name).suffix.lower()
+def _binary_mime(data: bytes, name: str, suffix: str) -> str | None:
+    """PDF or DOCX by their magic bytes; a file named so without them is refused."""
     if data.startswith(b"%PDF-"):
         return MIME_PDF
     if suffix == ".pdf":
@@ -62,6 +61,15 @@ def detect_mime(data: bytes, name: str) -> str:
         raise UnsupportedFileError(name, "a ZIP archive that is not a DOCX document")
     if suffix == ".docx":
         raise CorruptFileError(name, "named .docx but is not a DOCX (ZIP) document")
+    return None
+
+
+def detect_mime(data: bytes, name: str) -> str:
+    """Decide the type from the content; raises for binary data we cannot read."""
+    suffix = Path(name).suffix.lower()
+    binary = _binary_mime(data, name, suffix)
+    if binary is not None:
+        return binary
     try:
         text = decode_text(data[:65536], name, partial=True)
     except DecodeError as exc:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from rag.storage.records import DocumentInfo
 
 SECTION_SEPARATOR = "\n\n"
 
@@ -19,16 +20,11 @@ class Section:
     heading: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedDocument:
-    source: str
-    origin: str
-    title: str
-    mime_type: str
-    size_bytes: int
-    content_hash: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedDocument(DocumentInfo):
+    """A document as read: the facts the store keeps, and its text as sections."""
+
     sections: tuple[Section, ...]
-    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def text(self) -> str:

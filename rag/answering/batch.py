@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from rag.answering.answerer import Answer
 from rag.errors import RagError
+from rag.jsonl import iter_jsonl
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +51,14 @@ def parse_question_lines(lines: Iterable[str]) -> tuple[list[QuestionRow], list[
     """JSONL rows; a row without an id is named by its line number (1-based)."""
     rows: list[QuestionRow] = []
     errors: list[RowError] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for row in iter_jsonl(lines):
+        if row.error is not None:
+            errors.append(RowError(row.line, row.error))
             continue
         try:
-            rows.append(question_row(json.loads(line), default_id=str(number)))
-        except json.JSONDecodeError as exc:
-            errors.append(RowError(number, f"not JSON ({exc.msg})"))
+            rows.append(question_row(row.value, default_id=str(row.line)))
         except ValueError as exc:
-            errors.append(RowError(number, str(exc)))
+            errors.append(RowError(row.line, str(exc)))
     return rows, errors
 
 

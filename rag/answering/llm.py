@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.bundled import default_llm_path
+from rag.bundled import preset_model_path
 from rag.errors import ModelUnavailableError
 from rag.settings import LLMSettings
 
@@ -66,7 +66,11 @@ class LlamaCppLLM:
     """One llama.cpp context, used by one generation at a time (a lock serializes callers)."""
 
     def __init__(self, settings: LLMSettings) -> None:
-        path = Path(settings.model_path) if settings.model_path else default_llm_path()
+        path = (
+            Path(settings.model_path)
+            if settings.model_path
+            else preset_model_path(settings.preset, cache_dir=settings.cache_dir)
+        )
         if not path.is_file():
             raise ModelUnavailableError(f"GGUF model file not found: {path}")
         from llama_cpp import Llama

@@ -24,8 +24,13 @@ class HybridRetriever(BaseRetriever):
     mode: str = "hybrid"
     search_filter: SearchFilter | None = None
 
+    # LangChain's BaseRetriever calls this with its callback manager; we report nothing.
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,  # noqa: ARG002
+        **kwargs: Any,  # noqa: ARG002
     ) -> list[LangChainDocument]:
         result = self.retriever.search(
             query, k=self.k, mode=self.mode, search_filter=self.search_filter

@@ -16,7 +16,7 @@ from rag.retrieval.fusion import maximal_marginal_relevance, reciprocal_rank_fus
 from rag.retrieval.rerank import Reranker
 from rag.settings import RetrievalSettings
 from rag.storage import store
-from rag.storage.filters import SearchFilter, allowed_chunk_ids, filter_clause
+from rag.storage.filters import SearchFilter, WhereClause, allowed_chunk_ids, filter_clause
 from rag.storage.knowledge_base import KnowledgeBase, vectors_from_bytes
 
 
@@ -92,45 +92,11 @@ class Retriever:
         use_rerank = self.reranker is not None and (rerank if rerank is not None else True)
         pool = max(self.settings.candidates, k * (4 if use_rerank or mmr else 2))
         where = filter_clause(search_filter)
-
-        query_vector = None
-        dense_ranked: list[int] = []
-        dense_scores: dict[int, float] = {}
-        if mode is not SearchMode.LEXICAL:
-            query_vector = self.embedder.encode([query])[0]
-            vectors = self.kb.vectors()
-            allowed = None
-            if where is not None:
-                with self.kb.read_session() as session:
-                    allowed = allowed_chunk_ids(session, where)
-            if allowed is None or allowed.size:
-                scores, ids = vectors.search(query_vector[None, :], pool, allowed_ids=allowed)
-                for score, chunk_id in zip(scores[0], ids[0], strict=True):
-                    if chunk_id >= 0:
-                        dense_ranked.append(int(chunk_id))
-                        dense_scores[int(chunk_id)] = float(score)
-
-        lexical_ranked: list[int] = []
-        lexical_scores: dict[int, float] = {}
-        if mode is not SearchMode.DENSE:
-            with self.kb.read_session() as session:
-                for hit in self.kb.lexical.search(session, query=query, k=pool, where=where):
-                    lexical_ranked.append(hit.chunk_id)
-                    lexical_scores[hit.chunk_id] = hit.score
-
-        if mode is SearchMode.DENSE:
-            fused = [(cid, dense_scores[cid]) for cid in dense_ranked]
-        elif mode is SearchMode.LEXICAL:
-            fused = [(cid, lexical_scores[cid]) for cid in lexical_ranked]
-        else:
-            fused = reciprocal_rank_fusion(
-                [dense_ranked, lexical_ranked],
-                weights=[self.settings.dense_weight, self.settings.lexical_weight],
-                k=self.settings.rrf_k,
-            )
-        fused = fused[:pool]
-        hits, embeddings = self._materialize(fused, dense_scores, lexical_scores, query_vector)
-
+        query_vector = None if mode is SearchMode.LEXICAL else self.embedder.encode([query])[0]
+        dense = self._dense(query_vector, pool, where) if query_vector is not None else {}
+        lexical = self._lexical(query, pool, where) if mode is not SearchMode.DENSE else {}
+        fused = self._fuse(mode, dense, lexical)[:pool]
+        hits, embeddings = self._materialize(fused, dense, lexical, query_vector)
         if use_rerank and self.reranker is not None and hits:
             rerank_scores = self.reranker.score(query, [h.text for h in hits])
             order = sorted(range(len(hits)), key=lambda i: -rerank_scores[i])
@@ -143,6 +109,42 @@ class Retriever:
             hits = [hits[i] for i in picked]
         elapsed = (time.perf_counter() - started) * 1000
         return SearchResult(hits=hits[:k], retrieval_ms=round(elapsed, 2), mode=mode)
+
+    def _dense(
+        self, query_vector: np.ndarray, pool: int, where: WhereClause | None
+    ) -> dict[int, float]:
+        """chunk id -> cosine, best first; the filter is applied inside FAISS."""
+        allowed = None
+        if where is not None:
+            with self.kb.read_session() as session:
+                allowed = allowed_chunk_ids(session, where)
+            if not allowed.size:
+                return {}
+        scores, ids = self.kb.vectors().search(query_vector[None, :], pool, allowed_ids=allowed)
+        return {
+            int(chunk_id): float(score)
+            for score, chunk_id in zip(scores[0], ids[0], strict=True)
+            if chunk_id >= 0
+        }
+
+    def _lexical(self, query: str, pool: int, where: WhereClause | None) -> dict[int, float]:
+        """chunk id -> BM25 score, best first."""
+        with self.kb.read_session() as session:
+            hits = self.kb.lexical.search(session, query=query, k=pool, where=where)
+            return {hit.chunk_id: hit.score for hit in hits}
+
+    def _fuse(
+        self, mode: SearchMode, dense: dict[int, float], lexical: dict[int, float]
+    ) -> list[tuple[int, float]]:
+        if mode is SearchMode.DENSE:
+            return list(dense.items())
+        if mode is SearchMode.LEXICAL:
+            return list(lexical.items())
+        return reciprocal_rank_fusion(
+            [list(dense), list(lexical)],
+            weights=[self.settings.dense_weight, self.settings.lexical_weight],
+            k=self.settings.rrf_k,
+        )
 
     def _materialize(
         self,

@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session
 from rag.errors import InvalidInputError
 from rag.storage.models import Chunk, Collection, Document
 
+# A WHERE clause over Chunk joined with Document and Collection.
+WhereClause = ColumnElement[bool]
+
 
 @dataclass(frozen=True, slots=True)
 class SearchFilter:

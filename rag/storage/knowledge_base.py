@@ -11,7 +11,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -23,38 +22,10 @@ from rag.settings import Settings
 from rag.storage import store
 from rag.storage.lexical import LexicalIndex, lexical_index_for
 from rag.storage.models import Chunk, Collection, Document, DocumentStatus
+from rag.storage.records import DocumentRecord
 from rag.storage.vector_index import FaissIndex
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk ready to be written: text, position and its embedding."""
-
-    ordinal: int
-    text: str
-    token_count: int
-    char_start: int
-    char_end: int
-    page: int | None
-    section: str | None
-    content_hash: str
-    embedding: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentRecord:
-    collection: str
-    source: str
-    origin: str
-    title: str
-    mime_type: str
-    size_bytes: int
-    content_hash: str
-    pipeline_signature: str
-    metadata: dict[str, Any]
-    chunks: tuple[StoredChunk, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,27 +239,28 @@ class KnowledgeBase:
                 if collection is None:
                     collection = store.get_or_create_collection(session, name=record.collection)
                     collections[record.collection] = collection
+                info = record.document
                 document = store.find_document(
-                    session, collection_id=collection.id, source=record.source
+                    session, collection_id=collection.id, source=info.source
                 )
                 if document is None:
-                    document = Document(collection_id=collection.id, source=record.source)
+                    document = Document(collection_id=collection.id, source=info.source)
                     session.add(document)
                 else:
                     old = store.chunk_ids_of(session, document_ids=[document.id])
                     removed.extend(old)
                     session.execute(delete(Chunk).where(Chunk.document_id == document.id))
-                document.origin = record.origin
-                document.title = record.title
-                document.mime_type = record.mime_type
-                document.size_bytes = record.size_bytes
-                document.content_hash = record.content_hash
+                document.origin = info.origin
+                document.title = info.title
+                document.mime_type = info.mime_type
+                document.size_bytes = info.size_bytes
+                document.content_hash = info.content_hash
                 document.pipeline_signature = record.pipeline_signature
-                document.metadata_ = record.metadata
+                document.metadata_ = info.metadata
                 document.status = DocumentStatus.READY
                 session.flush()
                 document_ids.append(document.id)
-                for chunk in record.chunks:
+                for chunk, embedding in zip(record.chunks, record.embeddings, strict=True):
                     row = Chunk(
                         document_id=document.id,
                         ordinal=chunk.ordinal,
@@ -299,11 +271,11 @@ class KnowledgeBase:
                         page=chunk.page,
                         section=chunk.section,
                         content_hash=chunk.content_hash,
-                        embedding=chunk.embedding,
+                        embedding=embedding,
                         embedding_model=model_name,
                     )
                     added_chunks.append(row)
-                    added_vectors.append(chunk.embedding)
+                    added_vectors.append(embedding)
             session.add_all(added_chunks)
             session.flush()
             generation = store.bump_generation(session)

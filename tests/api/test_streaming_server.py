@@ -18,7 +18,7 @@ from rag.settings import LLMSettings, Settings
 
 @pytest.fixture
 def served(sample_store: Settings) -> Iterator[tuple[str, Any]]:
-    settings = sample_store.model_copy(update={"llm": LLMSettings(n_threads=1)})
+    settings = sample_store.model_copy(update={"llm": LLMSettings(preset="tiny", n_threads=1)})
     app = create_app(settings)
     with serve_in_background(app) as base_url:
         yield base_url, app

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.test_http import make_settings, upload, wait_for_job
+from tests.api.helpers import make_settings, upload, wait_for_job
 from tests.filemakers import make_encrypted_pdf, make_pdf
 
 

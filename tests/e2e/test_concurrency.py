@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.local_server import serve_in_background
 from rag.storage.doctor import diagnose
-from tests.api.test_http import make_settings
+from tests.api.helpers import make_settings
 
 DURATION_SECONDS = 15
 

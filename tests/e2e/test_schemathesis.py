@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from api.local_server import serve_in_background
-from tests.api.test_http import make_settings
+from tests.api.helpers import make_settings
 from tests.conftest import SAMPLE_DATA
 
 EXAMPLES_PER_OPERATION = 8

@@ -169,9 +169,7 @@ def test_prune_deletes_documents_whose_file_disappeared(
     assert len(sources) == SAMPLE_DOCUMENTS - 1
 
 
-def test_one_bad_file_does_not_fail_the_batch(
-    kb: KnowledgeBase, ingestor: Ingestor, tmp_path: Path
-) -> None:
+def test_one_bad_file_does_not_fail_the_batch(ingestor: Ingestor, tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     folder.mkdir()
     (folder / "good.txt").write_text("Spokes are tensioned with a spoke key.")

@@ -1,7 +1,7 @@
 """The batch engine: per-row parse errors, resumable answering, failures kept per row.
 
 The answer function is a stand-in: these tests are about the engine's bookkeeping; the real
-model answers batches in tests/api/test_cli.py and tests/api/test_http.py."""
+model answers batches in tests/api/test_cli.py and tests.api.helpers.py."""
 
 from __future__ import annotations
 

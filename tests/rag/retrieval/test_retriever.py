@@ -161,7 +161,7 @@ class ReversingReranker:
     def __init__(self) -> None:
         self.calls = 0
 
-    def score(self, query: str, texts: list[str]) -> list[float]:
+    def score(self, query: str, texts: list[str]) -> list[float]:  # noqa: ARG002 (protocol)
         self.calls += 1
         return [float(i) for i in range(len(texts))]  # last candidate scores highest
 

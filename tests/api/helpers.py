@@ -1,0 +1,54 @@
+"""Helpers shared by the HTTP tests: settings for a temp store, uploads, job polling, SSE."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from rag.settings import ApiSettings, LLMSettings, Settings
+
+QUESTION = "How much does a yearly membership cost?"
+
+
+def make_settings(data_dir: Path, **api: Any) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        data_dir=data_dir,
+        llm=LLMSettings(preset="tiny", n_threads=2, max_tokens=48),
+        api=ApiSettings(**api),
+        _env_file=None,
+    )
+
+
+def wait_for_job(client: TestClient, job_id: int, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job["status"] in {"succeeded", "failed"}:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def upload(client: TestClient, files: list[tuple[str, bytes]], collection: str | None = None):
+    data = {"collection": collection} if collection else {}
+    return client.post(
+        "/v1/documents",
+        files=[("files", (name, body, "application/octet-stream")) for name, body in files],
+        data=data,
+    )
+
+
+def parse_sse(text: str) -> list[tuple[str | None, str]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = None, ""
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+        events.append((name, data))
+    return events

@@ -1,0 +1,34 @@
+"""Health, readiness, metrics and CORS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api.helpers import make_settings
+
+
+def test_health_ready_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["faiss_consistent"] and body["fts_consistent"] and body["chunks"] > 0
+    client.post("/v1/search", json={"query": "brakes"})
+    metrics = client.get("/metrics").text
+    assert 'rag_http_request_seconds_count{method="POST",route="/v1/search"' in metrics
+    assert "rag_llm_queue_depth" in metrics
+
+
+def test_cors_origins_are_configurable(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "cors", cors_origins=["http://chat.local"])
+    with TestClient(create_app(settings, load_llm=False)) as client:
+        preflight = client.options(
+            "/v1/search",
+            headers={"Origin": "http://chat.local", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == "http://chat.local"
+        other = client.get("/healthz", headers={"Origin": "http://evil.local"})
+        assert "access-control-allow-origin" not in other.headers

@@ -1,0 +1,60 @@
+"""Token-aware, section-aware chunking with the real MiniLM tokenizer."""
+
+from __future__ import annotations
+
+from ingest.chunking import make_chunker, pipeline_signature
+from ingest.loaders import LoadedDocument, Section
+from rag.embedding import SentenceTransformerEmbedder
+
+
+def document(*sections: Section) -> LoadedDocument:
+    return LoadedDocument(
+        source="s", origin="s", title="t", mime_type="text/plain", size_bytes=1,
+        content_hash="h", sections=sections,
+    )  # fmt: skip
+
+
+def test_chunks_stay_within_a_section_and_point_into_the_text(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    chunker = make_chunker(
+        chunk_tokens=40, chunk_overlap=8, max_seq_length=256, tokenizer=embedder.tokenizer
+    )
+    long_body = " ".join(f"Sentence number {i} talks about spokes and rims." for i in range(30))
+    doc = document(
+        Section("Short intro about brakes.", page=1),
+        Section(long_body, page=2, heading="Wheels > Truing"),
+    )
+    chunks = chunker.chunk(doc)
+    assert chunks[0].page == 1 and chunks[0].text == "Short intro about brakes."
+    assert len(chunks) > 3 and all(c.page == 2 for c in chunks[1:])
+    assert all(c.section == "Wheels > Truing" for c in chunks[1:])
+    for chunk in chunks:
+        assert doc.text[chunk.char_start : chunk.char_end] == chunk.text
+        assert chunk.token_count <= 40
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+
+
+def test_an_unbreakable_run_is_cut_by_tokens(embedder: SentenceTransformerEmbedder) -> None:
+    chunker = make_chunker(
+        chunk_tokens=20, chunk_overlap=0, max_seq_length=256, tokenizer=embedder.tokenizer
+    )
+    run = "-".join(["spoke"] * 300)  # no space, newline or sentence end to split at
+    doc = document(Section(run))
+    chunks = chunker.chunk(doc)
+    assert len(chunks) > 10 and all(c.token_count <= 20 for c in chunks)
+    assert all(doc.text[c.char_start : c.char_end] == c.text for c in chunks)
+
+
+def test_the_signature_changes_with_what_would_change_the_chunks(
+    embedder: SentenceTransformerEmbedder,
+) -> None:
+    def signature(tokens: int, model: str) -> str:
+        chunker = make_chunker(
+            chunk_tokens=tokens, chunk_overlap=8, max_seq_length=256, tokenizer=embedder.tokenizer
+        )
+        return pipeline_signature(chunker.config, model)
+
+    assert signature(100, "m") == signature(100, "m")
+    assert signature(100, "m") != signature(120, "m")
+    assert signature(100, "m") != signature(100, "other")
