@@ -6,7 +6,9 @@ Each model is loaded on first use: search-only commands never pay for the LLM.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
+from typing import Generic, TypeVar
 
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
@@ -17,28 +19,42 @@ from rag.retrieval.retriever import Retriever
 from rag.settings import Settings
 from rag.storage.knowledge_base import KnowledgeBase
 
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A value built on first use, once, even when two threads ask at the same time."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> T:
+        with self._lock:
+            if self._value is None:
+                self._value = self._build()
+            return self._value
+
 
 class Resources:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.kb = KnowledgeBase(settings)
-        self._llm_lock = threading.Lock()
-        self._llm: LlamaCppLLM | None = None
-        self._embedder: SentenceTransformerEmbedder | None = None
-
-    @property
-    def embedder_loaded(self) -> bool:
-        return self._embedder is not None
-
-    @property
-    def llm_loaded(self) -> bool:
-        return self._llm is not None
+        self.embedder_model = Lazy(lambda: load_embedder(settings.embedding))
+        self.llm_model = Lazy(lambda: load_llm(settings.llm))
 
     @property
     def embedder(self) -> SentenceTransformerEmbedder:
-        if self._embedder is None:
-            self._embedder = load_embedder(self.settings.embedding)
-        return self._embedder
+        return self.embedder_model.get()
+
+    @property
+    def llm(self) -> LlamaCppLLM:
+        return self.llm_model.get()
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -52,14 +68,6 @@ class Resources:
     @cached_property
     def ingestor(self) -> Ingestor:
         return Ingestor(self.kb, self.embedder, self.settings)
-
-    @property
-    def llm(self) -> LlamaCppLLM:
-        # A lock, not cached_property: two first requests must not load the model twice.
-        with self._llm_lock:
-            if self._llm is None:
-                self._llm = load_llm(self.settings.llm)
-            return self._llm
 
     @cached_property
     def answerer(self) -> Answerer:

@@ -21,32 +21,19 @@ import time
 from pathlib import Path
 
 import httpx
+from sample_questions import SAMPLE_DATA, SEARCH_QUERIES
 
 from api.app import create_app
 from api.local_server import serve_in_background
 from rag.evaluation import percentile
 from rag.settings import LLMSettings, Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-QUERIES = [
-    "When is the workshop open on Saturday?",
-    "How much does membership cost for students?",
-    "how to find the puncture in a tube",
-    "brake pads worn grooves",
-    "chain wear gauge 0.5 percent",
-    "storing an electric bicycle battery",
-    "who founded the co-op",
-    "beginner maintenance course price",
-    "volunteer shifts and badges",
-    "surplus at the end of 2025",
-]
-
 
 def timed(call: object, n: int) -> list[float]:
     samples = []
     for i in range(n):
         started = time.perf_counter()
-        call(QUERIES[i % len(QUERIES)])  # type: ignore[operator]
+        call(SEARCH_QUERIES[i % len(SEARCH_QUERIES)])  # type: ignore[operator]
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
@@ -61,7 +48,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--corpus", type=Path, default=ROOT / "data")
+    parser.add_argument("--corpus", type=Path, default=SAMPLE_DATA)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
 

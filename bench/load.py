@@ -23,16 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from sample_questions import QUESTIONS, SAMPLE_DATA
 
 from rag.evaluation import percentile
-
-ROOT = Path(__file__).resolve().parents[1]
-QUESTIONS = [
-    "When is the workshop open on Saturday?",
-    "How much does a yearly membership cost?",
-    "How do I find a puncture?",
-    "What is the capital of Mongolia?",
-]
 
 
 @contextlib.contextmanager
@@ -44,7 +37,7 @@ def serve_locally(data_dir: Path) -> Iterator[str]:
 
     app = create_app(Settings(data_dir=data_dir, _env_file=None))  # type: ignore[call-arg]
     with serve_in_background(app) as base_url:
-        app.state.rag.resources.ingestor.ingest_paths([ROOT / "data"])
+        app.state.rag.resources.ingestor.ingest_paths([SAMPLE_DATA])
         yield base_url
 
 

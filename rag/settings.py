@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A cosine similarity between normalized embeddings.
+Cosine = Annotated[float, Field(ge=-1.0, le=1.0)]
 
 
 class EmbeddingSettings(BaseModel):
@@ -66,10 +69,8 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of dense hits.")
     lexical_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of BM25 hits.")
-    min_relevance: float = Field(
+    min_relevance: Cosine = Field(
         default=0.35,
-        ge=-1.0,
-        le=1.0,
         description="Refuse without calling the LLM when no retrieved passage has a cosine "
         "similarity to the question at least this high (calibrated on SQuAD/SciFact).",
     )
@@ -91,10 +92,8 @@ class AnswerSettings(BaseModel):
     sources: int = Field(
         default=5, ge=1, le=50, description="Passages retrieved for an answer (packed if they fit)."
     )
-    support_threshold: float = Field(
+    support_threshold: Cosine = Field(
         default=0.45,
-        ge=-1.0,
-        le=1.0,
         description="Cosine similarity a sentence needs with its cited source to count as "
         "supported; the answer is grounded when its mean support reaches it.",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -40,9 +41,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def kb(settings: Settings) -> Iterator[KnowledgeBase]:
-    knowledge_base = KnowledgeBase(settings)
-    yield knowledge_base
-    knowledge_base.close()
+    with closing(KnowledgeBase(settings)) as knowledge_base:
+        yield knowledge_base
 
 
 @pytest.fixture
@@ -79,9 +79,8 @@ def sample_store(
 
 @pytest.fixture
 def sample_kb(sample_store: Settings) -> Iterator[KnowledgeBase]:
-    knowledge_base = KnowledgeBase(sample_store)
-    yield knowledge_base
-    knowledge_base.close()
+    with closing(KnowledgeBase(sample_store)) as knowledge_base:
+        yield knowledge_base
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -74,22 +73,14 @@ def print_fields(payload: dict[str, Any]) -> None:
         out.print(f"[bold]{key}[/bold]: {value}")
 
 
-@contextmanager
-def open_kb() -> Iterator[KnowledgeBase]:
-    kb = KnowledgeBase(context.settings())
-    try:
-        yield kb
-    finally:
-        kb.close()
+def open_kb() -> closing[KnowledgeBase]:
+    """The store of ``--data-dir``, closed when the ``with`` block ends."""
+    return closing(KnowledgeBase(context.settings()))
 
 
-@contextmanager
-def open_resources() -> Iterator[Resources]:
-    resources = Resources(context.settings())
-    try:
-        yield resources
-    finally:
-        resources.close()
+def open_resources() -> closing[Resources]:
+    """Models (loaded on first use) and the store of ``--data-dir``, closed at the end."""
+    return closing(Resources(context.settings()))
 
 
 def progress_bar(label: str, *columns: ProgressColumn, quiet: bool = False) -> Progress:

@@ -13,6 +13,8 @@ from api.schemas import DocumentOut
 from rag.errors import RagError
 from rag.storage import store
 
+DocumentIdArgument = Annotated[int, typer.Argument(help="Document id.")]
+
 app = typer.Typer(help="List, show and delete stored documents.", no_args_is_help=True)
 
 
@@ -41,7 +43,7 @@ def documents_list(
 
 @app.command("show")
 def documents_show(
-    document_id: Annotated[int, typer.Argument(help="Document id.")],
+    document_id: DocumentIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Show one document and its chunks."""
@@ -80,7 +82,7 @@ def documents_show(
 
 @app.command("delete")
 def documents_delete(
-    document_id: Annotated[int, typer.Argument(help="Document id.")],
+    document_id: DocumentIdArgument,
     as_json: JsonOption = False,
 ) -> None:
     """Delete a document from the DB, the full-text index and FAISS."""

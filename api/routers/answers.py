@@ -12,9 +12,8 @@ from sse_starlette import ServerSentEvent
 from api.deps import AnsweringDep, PrincipalDep, ResourcesDep
 from api.errors import error_body
 from api.schemas import AskRequest, FeedbackOut, FeedbackRequest
-from api.services.answering import AnswerRequest
 from api.sse import event_stream, json_event
-from rag.answering.answerer import Answer, FinalEvent, TokenEvent
+from rag.answering.answerer import Answer, AskOptions, FinalEvent, TokenEvent
 from rag.answering.llm import ChatMessage
 from rag.storage import answer_log
 
@@ -29,16 +28,15 @@ router = APIRouter(tags=["answers"])
 async def ask(body: AskRequest, answering: AnsweringDep, principal: PrincipalDep) -> Any:
     """A grounded, cited answer. With `stream: true`: SSE `token` events, then `citations`,
     then `done`."""
-    request = AnswerRequest(
-        question=body.question,
-        search_filter=principal.scope(body.filters.to_search_filter()),
-        history=[ChatMessage(t.role, t.content) for t in body.history],
-        k=body.k,
-        max_tokens=body.max_tokens,
-    )
+    options: AskOptions = {
+        "search_filter": principal.scope(body.filters.to_search_filter()),
+        "history": [ChatMessage(t.role, t.content) for t in body.history],
+        "k": body.k,
+        "max_tokens": body.max_tokens,
+    }
     if not body.stream:
-        return asdict(await answering.answer(request, endpoint="ask"))
-    events = await answering.stream(request, endpoint="ask-stream")
+        return asdict(await answering.answer(body.question, endpoint="ask", **options))
+    events = await answering.stream(body.question, endpoint="ask-stream", **options)
 
     async def sse() -> AsyncIterator[ServerSentEvent]:
         async for event in events:

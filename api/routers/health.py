@@ -26,8 +26,8 @@ async def readyz(state: State) -> JSONResponse:
     def check() -> dict[str, Any]:
         diagnosis = diagnose(state.resources.kb, configured_model=state.resources.embedder.name)
         return {
-            "embedder_loaded": state.resources.embedder_loaded,
-            "llm_loaded": state.resources.llm_loaded,
+            "embedder_loaded": state.resources.embedder_model.loaded,
+            "llm_loaded": state.resources.llm_model.loaded,
             "chunks": diagnosis.chunks,
             "faiss_consistent": not (diagnosis.missing_from_faiss or diagnosis.extra_in_faiss),
             "fts_consistent": not (diagnosis.missing_from_fts or diagnosis.extra_in_fts),

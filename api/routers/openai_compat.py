@@ -16,9 +16,8 @@ from api.auth import Principal
 from api.deps import AnsweringDep, PrincipalDep, ResourcesDep
 from api.errors import error_body
 from api.schemas import ChatCompletionRequest, EmbeddingsRequest
-from api.services.answering import AnswerRequest
 from api.sse import event_stream, json_event
-from rag.answering.answerer import Answer, FinalEvent, TokenEvent
+from rag.answering.answerer import Answer, AskOptions, FinalEvent, TokenEvent
 from rag.answering.llm import ChatMessage
 from rag.errors import InvalidInputError
 from rag.storage import store
@@ -59,16 +58,15 @@ async def chat_completions(
     body: ChatCompletionRequest, answering: AnsweringDep, principal: PrincipalDep
 ) -> Any:
     question, history = _conversation(body)
-    request = AnswerRequest(
-        question=question,
-        search_filter=_filter_for_model(body.model, principal),
-        history=history,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        temperature=body.temperature,
-    )
+    options: AskOptions = {
+        "search_filter": _filter_for_model(body.model, principal),
+        "history": history,
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "temperature": body.temperature,
+    }
     created = int(time.time())
     if not body.stream:
-        answer = await answering.answer(request, endpoint="chat.completions")
+        answer = await answering.answer(question, endpoint="chat.completions", **options)
         prompt = int(answer.timings.get("prompt_tokens", 0))
         completion = int(answer.timings.get("completion_tokens", 0))
         return {
@@ -91,7 +89,7 @@ async def chat_completions(
             **_rag_extension(answer),
         }
 
-    events = await answering.stream(request, endpoint="chat.completions-stream")
+    events = await answering.stream(question, endpoint="chat.completions-stream", **options)
     chunk_id = f"chatcmpl-{created}-{id(body)}"
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import Unpack
 
 from api.metrics import Metrics
 from api.resources import Resources
 from api.services.gate import LLMGate, Priority
-from rag.answering.answerer import Answer, AnswerEvent, FinalEvent
-from rag.answering.llm import ChatMessage
+from rag.answering.answerer import Answer, AnswerEvent, AskOptions, FinalEvent
 from rag.errors import InvalidInputError
 from rag.settings import Settings
 from rag.storage import answer_log
@@ -25,16 +24,6 @@ from rag.storage.filters import SearchFilter
 
 _ADMITTED = object()
 _DONE = object()
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerRequest:
-    question: str
-    search_filter: SearchFilter
-    history: Sequence[ChatMessage] = ()
-    k: int | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
 
 
 class AnsweringService:
@@ -80,29 +69,28 @@ class AnsweringService:
 
     # --- interactive ----------------------------------------------------------------------
 
-    async def answer(self, request: AnswerRequest, *, endpoint: str) -> Answer:
+    async def answer(
+        self, question: str, *, endpoint: str, **options: Unpack[AskOptions]
+    ) -> Answer:
         """The whole answer; 429 (``BusyError``) when the gate is full."""
-        self.check_question(request.question)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._answer_blocking, request, endpoint)
+        self.check_question(question)
 
-    def _answer_blocking(self, request: AnswerRequest, endpoint: str) -> Answer:
-        with self.gate.slot(Priority.INTERACTIVE):
-            answer = self.resources.answerer.ask(
-                request.question, search_filter=request.search_filter, history=request.history,
-                k=request.k, max_tokens=request.max_tokens, temperature=request.temperature,
-            )  # fmt: skip
-        self.record(answer, endpoint=endpoint)
-        return answer
+        def run() -> Answer:
+            with self.gate.slot(Priority.INTERACTIVE):
+                answer = self.resources.answerer.ask(question, **options)
+            self.record(answer, endpoint=endpoint)
+            return answer
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, run)
 
     async def stream(
-        self, request: AnswerRequest, *, endpoint: str
+        self, question: str, *, endpoint: str, **options: Unpack[AskOptions]
     ) -> AsyncIterator[AnswerEvent | Exception]:
         """Admit first (a full gate raises ``BusyError`` here, before any byte is sent),
         then return the events. Closing the iterator (a client that went away) stops the
         generation between two tokens; the answer is logged either way. A failure after the
         start comes as an ``Exception`` item, for the caller to send as an error event."""
-        self.check_question(request.question)
+        self.check_question(question)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
@@ -115,10 +103,8 @@ class AnsweringService:
                 with self.gate.slot(Priority.INTERACTIVE):
                     put(_ADMITTED)
                     for event in self.resources.answerer.stream(
-                        request.question, search_filter=request.search_filter,
-                        history=request.history, k=request.k, max_tokens=request.max_tokens,
-                        temperature=request.temperature, should_stop=stop.is_set,
-                    ):  # fmt: skip
+                        question, should_stop=stop.is_set, **options
+                    ):
                         if isinstance(event, FinalEvent):
                             self.record(event.answer, endpoint=endpoint)
                         put(event)

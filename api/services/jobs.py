@@ -152,9 +152,7 @@ class JobRunner:
         def on_progress(p: IngestProgress) -> None:
             nonlocal last_write
             now = time.monotonic()
-            if p.summary is not None and (
-                now - last_write >= PROGRESS_INTERVAL_S or p.done == p.total
-            ):
+            if now - last_write >= PROGRESS_INTERVAL_S or p.done == p.total:
                 last_write = now
                 self._update(job_id, total=p.total, **_ingest_fields(p.summary, p.done))
 

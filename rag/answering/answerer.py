@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -19,7 +20,13 @@ from rag.answering.llm import LLM, ChatMessage, GenerationStats
 from rag.answering.prompting import SourcePassage, plan_prompt
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
-from rag.retrieval.retriever import Retriever, SearchHit, SearchMode
+from rag.retrieval.retriever import (
+    PassageLocation,
+    Retriever,
+    SearchHit,
+    SearchMode,
+    location_of,
+)
 from rag.settings import Settings
 from rag.storage import store
 from rag.storage.filters import SearchFilter
@@ -28,18 +35,9 @@ from rag.storage.knowledge_base import vectors_from_bytes
 REFUSAL_TEXT = "The documents do not contain an answer to this question."
 
 
-@dataclass(frozen=True, slots=True)
-class Citation:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Citation(PassageLocation):
     number: int
-    chunk_id: int
-    document_id: int
-    collection: str
-    source: str
-    title: str
-    page: int | None
-    section: str | None
-    char_start: int
-    char_end: int
     snippet: str
     inferred: bool = False
 
@@ -77,6 +75,17 @@ def snippet(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
+class AskOptions(TypedDict, total=False):
+    """The keyword arguments of ``Answerer.stream`` besides the question and the stop flag."""
+
+    search_filter: SearchFilter | None
+    history: Sequence[ChatMessage]
+    k: int | None
+    mode: SearchMode | str | None
+    max_tokens: int | None
+    temperature: float | None
+
+
 class Answerer:
     def __init__(
         self, *, retriever: Retriever, llm: LLM, embedder: Embedder, settings: Settings
@@ -86,26 +95,9 @@ class Answerer:
         self.embedder = embedder
         self.settings = settings
 
-    def ask(
-        self,
-        question: str,
-        *,
-        search_filter: SearchFilter | None = None,
-        history: Sequence[ChatMessage] = (),
-        k: int | None = None,
-        mode: SearchMode | str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Answer:
-        for event in self.stream(
-            question,
-            search_filter=search_filter,
-            history=history,
-            k=k,
-            mode=mode,
-            max_tokens=max_tokens,
-            temperature=temperature,
-        ):
+    def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
+        """The whole answer: ``stream`` consumed, so both paths cite the same way."""
+        for event in self.stream(question, **options):
             if isinstance(event, FinalEvent):
                 return event.answer
         raise RuntimeError("the answer stream ended without a final event")
@@ -247,16 +239,5 @@ class Answerer:
     @staticmethod
     def _citation(number: int, hit: SearchHit, *, inferred: bool) -> Citation:
         return Citation(
-            number=number,
-            chunk_id=hit.chunk_id,
-            document_id=hit.document_id,
-            collection=hit.collection,
-            source=hit.source,
-            title=hit.title,
-            page=hit.page,
-            section=hit.section,
-            char_start=hit.char_start,
-            char_end=hit.char_end,
-            snippet=snippet(hit.text),
-            inferred=inferred,
+            number=number, snippet=snippet(hit.text), inferred=inferred, **location_of(hit)
         )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +27,10 @@ class SearchMode(enum.StrEnum):
     HYBRID = "hybrid"
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHit:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassageLocation:
+    """Where a passage is: its chunk, document, collection and place in the text."""
+
     chunk_id: int
     document_id: int
     collection: str
@@ -37,6 +40,15 @@ class SearchHit:
     page: int | None
     char_start: int
     char_end: int
+
+
+def location_of(passage: PassageLocation) -> dict[str, Any]:
+    """The location fields of a hit (or citation), to build another shape from."""
+    return {f.name: getattr(passage, f.name) for f in fields(PassageLocation)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchHit(PassageLocation):
     text: str
     dense_score: float | None
     lexical_score: float | None

@@ -61,18 +61,13 @@ def update_job(
     job = session.get(Job, job_id)
     if job is None:
         return
-    if status is not None:
-        job.status = status
-    if total is not None:
-        job.total = total
-    if done is not None:
-        job.done = done
-    if failed is not None:
-        job.failed = failed
-    if errors is not None:
-        job.errors = errors
-    if summary is not None:
-        job.summary = summary
+    changes = {
+        "status": status, "total": total, "done": done, "failed": failed, "errors": errors,
+        "summary": summary,
+    }  # fmt: skip
+    for name, value in changes.items():
+        if value is not None:
+            setattr(job, name, value)
 
 
 def append_job_error(session: Session, *, job_id: int, source: str, message: str) -> None:

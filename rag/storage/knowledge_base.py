@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
@@ -261,18 +261,12 @@ class KnowledgeBase:
                 session.flush()
                 document_ids.append(document.id)
                 for chunk, embedding in zip(record.chunks, record.embeddings, strict=True):
+                    # A ChunkSpec's fields are the chunk row's columns.
                     row = Chunk(
                         document_id=document.id,
-                        ordinal=chunk.ordinal,
-                        text=chunk.text,
-                        token_count=chunk.token_count,
-                        char_start=chunk.char_start,
-                        char_end=chunk.char_end,
-                        page=chunk.page,
-                        section=chunk.section,
-                        content_hash=chunk.content_hash,
                         embedding=embedding,
                         embedding_model=model_name,
+                        **asdict(chunk),
                     )
                     added_chunks.append(row)
                     added_vectors.append(embedding)
