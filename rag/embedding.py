@@ -8,16 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from rag.bundled import default_embedding_model_dir, use_offline_runtime
 from rag.errors import ModelUnavailableError
 from rag.settings import EmbeddingSettings
-from rag.storage.vector_index import FloatMatrix
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_EMBEDDING_NAME = "all-MiniLM-L6-v2"
+
+# Rows of float32 vectors: what the embedder returns and the vector index stores.
+FloatMatrix = npt.NDArray[np.float32]
 
 
 class Embedder(Protocol):

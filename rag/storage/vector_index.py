@@ -18,10 +18,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from rag.embedding import FloatMatrix
+
 _MAGIC = b"RAGFAISS"
 _HEADER = struct.Struct("<8sQI")  # magic, generation, dim
-
-FloatMatrix = npt.NDArray[np.float32]
 
 
 class VectorIndex(Protocol):
