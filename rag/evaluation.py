@@ -13,7 +13,7 @@ import re
 import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,15 @@ class QARow:
     question: str
     answers: tuple[str, ...]
     doc_id: str | None
+    # SQuAD 2.0's on-topic unanswerable questions; rows without answers and without this
+    # flag are off-topic (e.g. SciFact claims asked of SQuAD paragraphs).
+    is_impossible: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.answers:
+            return "answerable"
+        return "on_topic_unanswerable" if self.is_impossible else "off_topic"
 
 
 def read_qa_rows(path: Path, *, limit: int | None, seed: int) -> list[QARow]:
@@ -160,6 +169,7 @@ def read_qa_rows(path: Path, *, limit: int | None, seed: int) -> list[QARow]:
                 question=str(raw["question"]),
                 answers=tuple(str(a) for a in raw.get("answers") or []),
                 doc_id=str(raw["doc_id"]) if raw.get("doc_id") else None,
+                is_impossible=bool(raw.get("is_impossible")),
             )
         )
     if limit is not None and limit < len(rows):
@@ -174,6 +184,8 @@ class QAOutcome:
     retrieved_doc_ids: list[str]  # ranked, document level
     cited_doc_ids: list[str]
     latency_ms: float
+    refusal_reason: str | None = None
+    looped: bool = False
 
 
 def evaluate_qa(
@@ -182,42 +194,79 @@ def evaluate_qa(
     answer: Callable[[str], QAOutcome],
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    answerable = [r for r in rows if r.answers]
-    unanswerable = [r for r in rows if not r.answers]
-    contains = em = f1 = gold_recall = citation_hits = false_refusals = 0.0
-    refused_unanswerable = 0.0
-    latencies: list[float] = []
+    """SQuAD-style answer quality on answerable rows, refusal rates per unanswerable kind,
+    the refusal reasons, and answers that came out empty or looping."""
+    tally = _QATally()
     for number, row in enumerate(rows, start=1):
-        outcome = answer(row.question)
-        latencies.append(outcome.latency_ms)
-        if row.answers:
-            if outcome.refused:
-                false_refusals += 1
-            else:
-                contains += contains_gold(outcome.answer, row.answers)
-                em += exact_match(outcome.answer, row.answers)
-                f1 += token_f1(outcome.answer, row.answers)
-            if row.doc_id is not None:
-                gold_recall += row.doc_id in outcome.retrieved_doc_ids[:5]
-                citation_hits += row.doc_id in outcome.cited_doc_ids
-        elif outcome.refused:
-            refused_unanswerable += 1
+        tally.add(row, answer(row.question))
         if progress is not None:
             progress(number, len(rows))
-    n = max(1, len(answerable))
-    return {
-        "questions": len(rows),
-        "answerable": len(answerable),
-        "unanswerable": len(unanswerable),
-        "answer_contains_gold": round(contains / n, 4),
-        "em": round(em / n, 4),
-        "f1": round(f1 / n, 4),
-        "gold_passage_recall_at_5": round(gold_recall / n, 4),
-        "citation_accuracy": round(citation_hits / n, 4),
-        "refusal_rate_unanswerable": (
-            round(refused_unanswerable / len(unanswerable), 4) if unanswerable else None
-        ),
-        "false_refusal_rate": round(false_refusals / n, 4),
-        "latency_p50_ms": round(percentile(latencies, 50), 1),
-        "latency_p95_ms": round(percentile(latencies, 95), 1),
-    }
+    return tally.report(rows)
+
+
+_CITATION_MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+
+
+def without_citations(answer: str) -> str:
+    """The answer text SQuAD scores: citation markers are not part of it."""
+    return _CITATION_MARKER.sub(" ", answer)
+
+
+@dataclass(slots=True)
+class _QATally:
+    contains: float = 0.0
+    em: float = 0.0
+    f1: float = 0.0
+    gold_recall: float = 0.0
+    citation_hits: float = 0.0
+    false_refusals: int = 0
+    empty_or_looping: int = 0
+    refused_by_kind: collections.Counter[str] = field(default_factory=collections.Counter)
+    reasons: collections.Counter[str] = field(default_factory=collections.Counter)
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, row: QARow, outcome: QAOutcome) -> None:
+        self.latencies.append(outcome.latency_ms)
+        if outcome.refused:
+            self.reasons[outcome.refusal_reason or "unspecified"] += 1
+            self.refused_by_kind[row.kind] += 1
+        elif outcome.looped or not outcome.answer.strip():
+            self.empty_or_looping += 1
+        if not row.answers:
+            return
+        if outcome.refused:
+            self.false_refusals += 1
+        else:
+            text = without_citations(outcome.answer)
+            self.contains += contains_gold(text, row.answers)
+            self.em += exact_match(text, row.answers)
+            self.f1 += token_f1(text, row.answers)
+        if row.doc_id is not None:
+            self.gold_recall += row.doc_id in outcome.retrieved_doc_ids[:5]
+            self.citation_hits += row.doc_id in outcome.cited_doc_ids
+
+    def report(self, rows: Sequence[QARow]) -> dict[str, Any]:
+        kinds = collections.Counter(r.kind for r in rows)
+        n = max(1, kinds["answerable"])
+
+        def refusal_rate(kind: str) -> float | None:
+            return round(self.refused_by_kind[kind] / kinds[kind], 4) if kinds[kind] else None
+
+        return {
+            "questions": len(rows),
+            "answerable": kinds["answerable"],
+            "off_topic": kinds["off_topic"],
+            "on_topic_unanswerable": kinds["on_topic_unanswerable"],
+            "answer_contains_gold": round(self.contains / n, 4),
+            "em": round(self.em / n, 4),
+            "f1": round(self.f1 / n, 4),
+            "gold_passage_recall_at_5": round(self.gold_recall / n, 4),
+            "citation_accuracy": round(self.citation_hits / n, 4),
+            "refusal_rate_off_topic": refusal_rate("off_topic"),
+            "refusal_rate_on_topic_unanswerable": refusal_rate("on_topic_unanswerable"),
+            "false_refusal_rate": round(self.false_refusals / n, 4),
+            "refusal_reasons": dict(self.reasons.most_common()),
+            "empty_or_looping_answers": self.empty_or_looping,
+            "latency_p50_ms": round(percentile(self.latencies, 50), 1),
+            "latency_p95_ms": round(percentile(self.latencies, 95), 1),
+        }

@@ -90,7 +90,26 @@ class RetrievalSettings(BaseModel):
 
 class AnswerSettings(BaseModel):
     sources: int = Field(
-        default=5, ge=1, le=50, description="Passages retrieved for an answer (packed if they fit)."
+        default=4, ge=1, le=50, description="Passages retrieved for an answer (packed if they fit)."
+    )
+    passage_tokens: int = Field(
+        default=160,
+        ge=16,
+        le=2048,
+        description="A retrieved chunk shorter than this grows into its neighbouring chunks of "
+        "the same document up to this many (embedding) tokens before it is packed.",
+    )
+    verify: bool = Field(
+        default=True,
+        description="Ask the model, in a second short pass, whether the cited passage states the "
+        "answer; refuse below `min_verification`.",
+    )
+    min_verification: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Least probability of 'yes' in the verification pass (calibrated on the "
+        "SQuAD 2.0 slice; see the README).",
     )
     support_threshold: Cosine = Field(
         default=0.45,
@@ -124,7 +143,15 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(default=256, ge=1, description="Tokens reserved for the answer.")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature.")
     seed: int = Field(default=0, description="Sampling seed, for reproducible answers.")
-    n_threads: int | None = Field(default=None, ge=1, description="CPU threads; None = auto.")
+    n_threads: int = Field(
+        default=1,
+        ge=1,
+        description="llama.cpp threads. 1 measured fastest on the 2-core reference machine "
+        "(a second thread gave no speed-up and competes with the embedder and search).",
+    )
+    repeat_penalty: float = Field(
+        default=1.1, ge=1.0, le=2.0, description="Penalty on repeated tokens (loops)."
+    )
 
 
 class ApiSettings(BaseModel):

@@ -3,7 +3,10 @@ unchanged), then every query is run with a progress bar."""
 
 from __future__ import annotations
 
+import json
 import time
+from contextlib import closing, nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,11 +100,15 @@ def eval_qa(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     collection: EvalCollectionOption = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Answer tokens.")] = 96,
+    details: Annotated[
+        Path | None, typer.Option(help="Also write one JSON line per question here.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """End-to-end answer quality on SQuAD-like rows (ingests the corpus first)."""
     name = collection or f"eval-{corpus.resolve().parent.name}"
-    with open_resources() as resources:
+    sink = open(details, "w", encoding="utf-8") if details is not None else None  # noqa: SIM115
+    with open_resources() as resources, closing(sink) if sink else nullcontext():
         try:
             _ingest(resources, corpus, name)
             rows = read_qa_rows(qa, limit=limit, seed=seed)
@@ -113,6 +120,10 @@ def eval_qa(
                     question, search_filter=scope, max_tokens=max_tokens
                 )
                 latency = (time.perf_counter() - started) * 1000
+                if sink is not None:
+                    record = {"question": question, **asdict(result)}
+                    sink.write(json.dumps(record, default=str) + "\n")
+                    sink.flush()
                 with resources.kb.read_session() as session:
                     sources = store.chunk_sources(session, chunk_ids=result.retrieved_chunk_ids)
                 ranked = [sources[c] for c in result.retrieved_chunk_ids if c in sources]
@@ -122,6 +133,8 @@ def eval_qa(
                     retrieved_doc_ids=list(dict.fromkeys(ranked)),
                     cited_doc_ids=[c.source for c in result.citations],
                     latency_ms=latency,
+                    refusal_reason=result.refusal_reason,
+                    looped=result.looped,
                 )
 
             with progress_bar("eval qa") as bar:

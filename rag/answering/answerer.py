@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict, Unpack
 
 import numpy as np
 
 from rag.answering.condense import condense_question
+from rag.answering.context import ExpandedPassage, NeighbourChunk, expand_all
 from rag.answering.grounding import GroundingReport, check_grounding
 from rag.answering.llm import LLM, ChatMessage, GenerationStats
 from rag.answering.prompting import SourcePassage, plan_prompt
+from rag.answering.verification import (
+    RefusalReason,
+    declines,
+    has_content,
+    missing_facts,
+    strip_loop,
+    verification_messages,
+)
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.retrieval.retriever import (
@@ -30,7 +39,6 @@ from rag.retrieval.retriever import (
 from rag.settings import Settings
 from rag.storage import store
 from rag.storage.filters import SearchFilter
-from rag.storage.knowledge_base import vectors_from_bytes
 
 REFUSAL_TEXT = "The documents do not contain an answer to this question."
 
@@ -55,6 +63,10 @@ class Answer:
     unsupported_sentences: list[str]
     retrieved_chunk_ids: list[int]
     timings: dict[str, float] = field(default_factory=dict)
+    # Why the answer is a refusal (a RefusalReason value); None for an answer.
+    refusal_reason: str | None = None
+    # The model started repeating itself; the answer was cut before the repetition.
+    looped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,44 @@ class FinalEvent:
 
 
 AnswerEvent = TokenEvent | FinalEvent
+
+
+@dataclass(slots=True)
+class _Draft:
+    """What is known about an answer before the model speaks."""
+
+    question: str
+    standalone: str
+    retrieved: list[int]
+    timings: dict[str, float]
+    started: float
+    answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    looped: bool = False
+
+    def _total(self) -> dict[str, float]:
+        self.timings["total_ms"] = round((time.perf_counter() - self.started) * 1000, 1)
+        return self.timings
+
+    def refusal(self, reason: RefusalReason) -> Answer:
+        return Answer(
+            answer_id=self.answer_id, question=self.question,
+            standalone_question=self.standalone, answer=REFUSAL_TEXT, citations=[],
+            grounded=False, refused=True, support_score=0.0, unsupported_sentences=[],
+            retrieved_chunk_ids=self.retrieved, timings=self._total(),
+            refusal_reason=str(reason), looped=self.looped,
+        )  # fmt: skip
+
+    def answer(
+        self, text: str, citations: list[Citation], *, grounded: bool, support: float,
+        unsupported: list[str],
+    ) -> Answer:  # fmt: skip
+        return Answer(
+            answer_id=self.answer_id, question=self.question,
+            standalone_question=self.standalone, answer=text, citations=citations,
+            grounded=grounded, refused=False, support_score=support,
+            unsupported_sentences=unsupported, retrieved_chunk_ids=self.retrieved,
+            timings=self._total(), looped=self.looped,
+        )  # fmt: skip
 
 
 def snippet(text: str, limit: int = 240) -> str:
@@ -123,115 +173,150 @@ class Answerer:
             raise InvalidInputError(
                 f"max_tokens must be below half of the context window ({self.llm.n_ctx // 2})"
             )
-        condense_started = time.perf_counter()
         standalone = condense_question(
             question, history, self.llm, use_llm=self.settings.answer.condense_with_llm
         )
-        condense_ms = (time.perf_counter() - condense_started) * 1000
+        condense_ms = (time.perf_counter() - started) * 1000
         result = self.retriever.search(
             standalone, k=k or self.settings.answer.sources, mode=mode, search_filter=search_filter
         )
-        timings = {
-            "condense_ms": round(condense_ms, 1),
-            "retrieval_ms": result.retrieval_ms,
-        }
+        draft = _Draft(
+            question=question,
+            standalone=standalone,
+            retrieved=[h.chunk_id for h in result.hits],
+            timings={"condense_ms": round(condense_ms, 1), "retrieval_ms": result.retrieval_ms},
+            started=started,
+        )
         best = result.best_dense_score
-        answer_id = uuid.uuid4().hex
-        retrieved = [h.chunk_id for h in result.hits]
         if not result.hits or best is None or best < self.settings.retrieval.min_relevance:
             # Grounding by code: nothing relevant enough, so the model is not asked at all.
-            timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            yield FinalEvent(
-                Answer(
-                    answer_id=answer_id,
-                    question=question,
-                    standalone_question=standalone,
-                    answer=REFUSAL_TEXT,
-                    citations=[],
-                    grounded=False,
-                    refused=True,
-                    support_score=0.0,
-                    unsupported_sentences=[],
-                    retrieved_chunk_ids=retrieved,
-                    timings=timings,
-                )
-            )
+            yield FinalEvent(draft.refusal(RefusalReason.NO_RELEVANT_SOURCES))
             return
-
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
+        passages = [
+            SourcePassage(p.chunk_id, hit.title, hit.section, hit.page, p.text)
+            for p in self._expanded(result.hits)
+            if (hit := hits_by_chunk[p.chunk_id])
+        ]
         plan = plan_prompt(
             question=question,
-            passages=[
-                SourcePassage(h.chunk_id, h.title, h.section, h.page, h.text) for h in result.hits
-            ],
+            passages=passages,
             history=history,
             n_ctx=self.llm.n_ctx,
             answer_tokens=answer_tokens,
             count_tokens=self.llm.count_tokens,
             render=self.llm.render,
         )
-        pieces: list[str] = []
-        stats: GenerationStats | None = None
-        for piece in self.llm.stream(
-            plan.prompt,
-            max_tokens=answer_tokens,
-            temperature=temperature,
+        text = yield from self._generate(
+            plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
             should_stop=should_stop,
+        )  # fmt: skip
+        sources = [(hits_by_chunk[s.passage.chunk_id], s.passage.text) for s in plan.sources]
+        yield FinalEvent(self._verified(draft, text, sources))
+
+    def _expanded(self, hits: Sequence[SearchHit]) -> list[ExpandedPassage]:
+        kb = self.retriever.kb
+
+        def neighbours(document_id: int, first: int, last: int) -> list[NeighbourChunk]:
+            with kb.read_session() as session:
+                rows = store.chunks_around(session, document_id=document_id, first=first, last=last)
+            return [NeighbourChunk(*row) for row in rows]
+
+        return expand_all(
+            [(h.chunk_id, h.document_id, h.ordinal) for h in hits],
+            neighbours,
+            target_tokens=self.settings.answer.passage_tokens,
+        )
+
+    def _generate(
+        self,
+        prompt: str,
+        draft: _Draft,
+        *,
+        max_tokens: int,
+        temperature: float | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> Generator[TokenEvent, None, str]:
+        """Stream the model's tokens; a loop (the same words over and over) ends it early."""
+        pieces: list[str] = []
+        looping = False
+
+        def stop() -> bool:
+            nonlocal looping
+            if len(pieces) % 8 == 0 and not looping:
+                looping = strip_loop("".join(pieces))[1]
+            return looping or (should_stop is not None and should_stop())
+
+        for piece in self.llm.stream(
+            prompt, max_tokens=max_tokens, temperature=temperature, should_stop=stop
         ):
             if isinstance(piece, GenerationStats):
-                stats = piece
+                draft.timings.update(
+                    prompt_tokens=piece.prompt_tokens,
+                    completion_tokens=piece.completion_tokens,
+                    time_to_first_token_ms=piece.time_to_first_token_ms,
+                    generation_ms=piece.generation_ms,
+                    tokens_per_second=piece.tokens_per_second,
+                )
             else:
                 pieces.append(piece)
                 yield TokenEvent(piece)
-        raw_answer = "".join(pieces).strip()
-        source_hits = [hits_by_chunk[s.passage.chunk_id] for s in plan.sources]
-        report = self._ground(raw_answer, source_hits)
+        text, looped = strip_loop("".join(pieces).strip())
+        draft.looped = looped or looping
+        return text
+
+    def _verified(
+        self, draft: _Draft, text: str, sources: Sequence[tuple[SearchHit, str]]
+    ) -> Answer:
+        """The answer, or a refusal with its reason when a check fails."""
+        if not has_content(text):
+            return draft.refusal(RefusalReason.EMPTY)
+        if declines(text):
+            return draft.refusal(RefusalReason.MODEL_DECLINED)
+        texts = [passage for _, passage in sources]
+        report = self._ground(text, texts)
+        key = report.sentences[0] if report.sentences else None
+        if key is None:
+            return draft.refusal(RefusalReason.EMPTY)
+        key_source = texts[(key.cited[0] if key.cited else key.best_source or 1) - 1]
+        if missing_facts(key.text, texts):
+            return draft.refusal(RefusalReason.UNSUPPORTED)
+        if not self._verifies(draft, text, key_source):
+            return draft.refusal(RefusalReason.UNSUPPORTED)
+        unsupported = list(report.unsupported)
+        unsupported += [
+            s.text for s in report.sentences
+            if s.text not in unsupported and missing_facts(s.text, texts)
+        ]  # fmt: skip
         citations = [
-            self._citation(number, source_hits[number - 1], inferred=report.inferred)
+            self._citation(number, sources[number - 1][0], inferred=report.inferred)
             for number in report.cited_numbers
         ]
-        if stats is not None:
-            timings.update(
-                prompt_tokens=stats.prompt_tokens,
-                completion_tokens=stats.completion_tokens,
-                time_to_first_token_ms=stats.time_to_first_token_ms,
-                generation_ms=stats.generation_ms,
-                tokens_per_second=stats.tokens_per_second,
-            )
-        timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         grounded = (
-            bool(citations) and report.support_score >= self.settings.answer.support_threshold
+            bool(citations)
+            and not unsupported
+            and report.support_score >= self.settings.answer.support_threshold
         )
-        yield FinalEvent(
-            Answer(
-                answer_id=answer_id,
-                question=question,
-                standalone_question=standalone,
-                answer=report.text or raw_answer,
-                citations=citations,
-                grounded=grounded,
-                refused=False,
-                support_score=report.support_score,
-                unsupported_sentences=report.unsupported,
-                retrieved_chunk_ids=retrieved,
-                timings=timings,
-            )
-        )
+        return draft.answer(
+            report.text or text, citations, grounded=grounded, support=report.support_score,
+            unsupported=unsupported,
+        )  # fmt: skip
 
-    def _ground(self, answer: str, sources: Sequence[SearchHit]) -> GroundingReport:
-        ids = [h.chunk_id for h in sources]
-        with self.retriever.kb.read_session() as session:
-            rows = store.chunk_embeddings(session, chunk_ids=ids)
-        blobs = [rows[i] for i in ids if i in rows]
-        vectors = (
-            vectors_from_bytes(blobs, self.embedder.dim)
-            if len(blobs) == len(ids)
-            else self.embedder.encode([h.text for h in sources])
-        )
+    def _verifies(self, draft: _Draft, text: str, source: str) -> bool:
+        if not self.settings.answer.verify:
+            return True
+        started = time.perf_counter()
+        prompt = self.llm.render(verification_messages(draft.standalone, text, source))
+        yes = self.llm.yes_probability(prompt)
+        draft.timings["verification_yes"] = round(yes, 4)
+        draft.timings["verification_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return yes >= self.settings.answer.min_verification
+
+    def _ground(self, answer: str, texts: Sequence[str]) -> GroundingReport:
         return check_grounding(
             answer,
-            source_vectors=np.ascontiguousarray(vectors),
-            source_texts=[h.text for h in sources],
+            source_vectors=np.ascontiguousarray(self.embedder.encode(list(texts))),
+            source_texts=texts,
             encode=self.embedder.encode,
             threshold=self.settings.answer.support_threshold,
         )

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.bundled import preset_model_path
+import numpy as np
+
+from rag.bundled import preset_model_path, use_offline_runtime
 from rag.errors import ModelUnavailableError
 from rag.settings import LLMSettings
 
@@ -52,6 +54,8 @@ class LLM(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
+    def yes_probability(self, prompt: str) -> float: ...
+
     def stream(
         self,
         prompt: str,
@@ -73,6 +77,7 @@ class LlamaCppLLM:
         )
         if not path.is_file():
             raise ModelUnavailableError(f"GGUF model file not found: {path}")
+        use_offline_runtime()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -107,6 +112,34 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def yes_probability(self, prompt: str) -> float:
+        """P("yes") against P("no") as the next token after ``prompt``: one forward pass over
+        the prompt, no sampling, so a threshold on it can be calibrated."""
+        import llama_cpp
+
+        tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(f"verification prompt of {len(tokens)} tokens exceeds n_ctx")
+        with self._lock:
+            self.calls += 1
+            self.llama.reset()
+            self.llama.eval(tokens)
+            pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+            logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
+        yes = max(logits[t] for t in self._answer_tokens("yes"))
+        no = max(logits[t] for t in self._answer_tokens("no"))
+        return float(1.0 / (1.0 + np.exp(no - yes)))
+
+    def _answer_tokens(self, word: str) -> list[int]:
+        """First tokens of the word's usual spellings (" Yes", "yes", ...)."""
+        variants = {word, word.capitalize(), " " + word, " " + word.capitalize()}
+        return sorted(
+            {
+                self.llama.tokenize(v.encode("utf-8"), add_bos=False, special=False)[0]
+                for v in variants
+            }
+        )
+
     def stream(
         self,
         prompt: str,
@@ -133,6 +166,7 @@ class LlamaCppLLM:
                 max_tokens=max_tokens,
                 temperature=self.settings.temperature if temperature is None else temperature,
                 seed=self.settings.seed,
+                repeat_penalty=self.settings.repeat_penalty,
                 stop=self._stop,
                 stream=True,
             )

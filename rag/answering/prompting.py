@@ -15,11 +15,26 @@ from dataclasses import dataclass
 from rag.answering.llm import ChatMessage
 from rag.errors import InvalidInputError
 
+# Measured on the sample data and the QA mix: asking for the bare answer keeps SQuAD-style
+# F1 high, and leaving out "say when the sources lack it" stopped the 1.5B model from
+# declining answerable questions; unanswerable ones are refused by the checks after it.
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered sources provided by the user. "
-    "Cite the sources you use with their number in square brackets, like [1]. "
-    "Keep the answer short. If the sources do not contain the answer, say that the "
-    "documents do not contain it."
+    "Answer the question from the numbered sources. Reply with the answer only - a few words "
+    "for a fact, up to three short sentences for how or why - and cite its source number in "
+    "square brackets, like [2]."
+)
+
+
+# One worked exchange before the real question shows the wanted shape (a bare span and its
+# source number) better than any instruction did; its facts are in no knowledge base.
+EXAMPLE_TURNS = (
+    ChatMessage(
+        "user",
+        "Sources:\n[1] Ferry timetable\nThe harbour ferry leaves every 20 minutes between "
+        "06:00 and 22:00. A single ticket costs 3 euros.\n\nQuestion: How often does the "
+        "ferry leave?",
+    ),
+    ChatMessage("assistant", "every 20 minutes [1]"),
 )
 
 
@@ -113,7 +128,8 @@ def plan_prompt(
     limit = n_ctx - answer_tokens
     history = [ChatMessage(m.role, neutralize_control_tokens(m.content)) for m in history]
     system = ChatMessage("system", system_prompt)
-    bare = [system, ChatMessage("user", user_message(question, []))]
+    preamble = (system, *EXAMPLE_TURNS)
+    bare = [*preamble, ChatMessage("user", user_message(question, []))]
     fixed = count_tokens(render(bare))
     if fixed > limit:
         raise InvalidInputError(
@@ -125,7 +141,9 @@ def plan_prompt(
         budget=min(int(limit * history_share), limit - fixed),
         count_tokens=count_tokens,
     )
-    history_tokens = count_tokens(render([system, *kept_history])) - count_tokens(render([system]))
+    history_tokens = count_tokens(render([*preamble, *kept_history])) - count_tokens(
+        render(list(preamble))
+    )
     remaining = limit - fixed - max(0, history_tokens)
 
     chosen: list[SourcePassage] = []
@@ -137,7 +155,7 @@ def plan_prompt(
 
     while True:
         sources = tuple(NumberedSource(i + 1, p) for i, p in enumerate(chosen))
-        messages = (system, *kept_history, ChatMessage("user", user_message(question, sources)))
+        messages = (*preamble, *kept_history, ChatMessage("user", user_message(question, sources)))
         prompt = render(messages)
         tokens = count_tokens(prompt)
         if tokens <= limit:

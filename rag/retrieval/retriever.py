@@ -50,6 +50,7 @@ def location_of(passage: PassageLocation) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchHit(PassageLocation):
     text: str
+    ordinal: int  # the chunk's place in its document
     dense_score: float | None
     lexical_score: float | None
     fused_score: float
@@ -198,6 +199,7 @@ class Retriever:
                     char_start=chunk.char_start,
                     char_end=chunk.char_end,
                     text=chunk.text,
+                    ordinal=chunk.ordinal,
                     dense_score=dense,
                     lexical_score=lexical_scores.get(chunk_id),
                     fused_score=float(fused_score),

@@ -274,6 +274,18 @@ def chunks_with_documents(
     return {row[0].id: (row[0], str(row[1]), str(row[2]), str(row[3])) for row in rows}
 
 
+def chunks_around(
+    session: Session, *, document_id: int, first: int, last: int
+) -> list[tuple[int, int, int, str]]:
+    """(chunk id, ordinal, token count, text) of a document's chunks ``first..last``."""
+    rows = session.execute(
+        select(Chunk.id, Chunk.ordinal, Chunk.token_count, Chunk.text)
+        .where(Chunk.document_id == document_id, Chunk.ordinal.between(first, last))
+        .order_by(Chunk.ordinal)
+    ).all()
+    return [(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+
 def chunk_sources(session: Session, *, chunk_ids: Sequence[int]) -> dict[int, str]:
     """chunk id -> its document's source."""
     rows = session.execute(

@@ -52,6 +52,6 @@ def test_unanswerable_rows_count_as_correct_when_refused() -> None:
     assert metrics["answer_contains_gold"] == 1.0
     assert metrics["citation_accuracy"] == 1.0
     assert metrics["gold_passage_recall_at_5"] == 1.0
-    assert metrics["refusal_rate_unanswerable"] == 1.0
+    assert metrics["refusal_rate_off_topic"] == 1.0
     assert metrics["false_refusal_rate"] == 0.0
     assert metrics["questions"] == 2

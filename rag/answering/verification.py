@@ -1,0 +1,139 @@
+"""Checks on a generated answer, enforced by code: loops, empty answers, the model declining,
+facts (numbers, dates, names) that no source states, and a second look by the model at the
+cited passage. Pure functions over text; the answerer turns their verdicts into refusals
+with a reason."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+
+from rag.answering.llm import ChatMessage
+from rag.answering.prompting import neutralize_control_tokens
+from rag.answering.words import STOP_WORDS, content_words
+
+
+class RefusalReason(enum.StrEnum):
+    NO_RELEVANT_SOURCES = "no_relevant_sources"  # retrieval found nothing close enough
+    MODEL_DECLINED = "model_declined"  # the model said the documents do not say
+    UNSUPPORTED = "unsupported"  # the key claim is not in the sources, or fails verification
+    EMPTY = "empty"  # nothing but boilerplate (or a loop) came out
+
+
+# --- degeneration -------------------------------------------------------------------------
+
+_WORDS = re.compile(r"\S+")
+
+
+def repeated_tail(text: str, *, ngram: int = 6, repeats: int = 3) -> int | None:
+    """Where a loop starts: the character offset of the second copy of an n-gram of words
+    that has just occurred ``repeats`` times; None when the text does not loop."""
+    spans = [(m.start(), m.group(0).lower()) for m in _WORDS.finditer(text)]
+    if len(spans) < ngram * repeats:
+        return None
+    words = [w for _, w in spans]
+    tail = words[-ngram:]
+    hits = [i for i in range(len(words) - ngram + 1) if words[i : i + ngram] == tail]
+    if len(hits) < repeats:
+        return None
+    return spans[hits[1]][0]
+
+
+def strip_loop(text: str) -> tuple[str, bool]:
+    """The text cut before its first repetition of a looping n-gram, and whether it looped.
+    Catches both long repeated phrases and short lines repeated many times."""
+    for ngram, repeats in ((6, 3), (3, 5), (1, 8)):
+        start = repeated_tail(text, ngram=ngram, repeats=repeats)
+        if start is not None:
+            return text[:start].rstrip(), True
+    return text, False
+
+
+# --- content ------------------------------------------------------------------------------
+
+_MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
+_BOILERPLATE = frozenset(
+    """answer answers final short response reply based given context sources source
+    passage passages documents document text here following is are the""".split()
+)
+
+
+def has_content(answer: str) -> bool:
+    """False for "", "The answer is:", "[1]" and the like."""
+    words = content_words(_MARKER.sub(" ", answer))
+    return any(w not in _BOILERPLATE for w in words)
+
+
+_DECLINE = re.compile(
+    r"\b(not (?:in|found in|mentioned in|stated in|provided in|given in|included in) the "
+    r"(?:documents?|sources?|context|passages?|text)"
+    r"|(?:documents?|sources?|context|passages?|text) (?:does not|do not|doesn't|don't) "
+    r"(?:contain|mention|say|state|provide|include|specify|give|have)"
+    r"|(?:no|not enough) information (?:about|on|in|regarding|to)"
+    r"|(?:cannot|can't|could not|couldn't|unable to) (?:find|answer|determine|tell)"
+    r"|(?:is|are) not (?:mentioned|specified|stated|provided|given)"
+    r"|i (?:do not|don't) know)\b",
+    re.IGNORECASE,
+)
+
+
+def declines(answer: str) -> bool:
+    """The model says the sources lack the answer (in any of the usual phrasings)."""
+    return bool(_DECLINE.search(answer))
+
+
+# --- facts --------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th|s)?")
+_WORD = re.compile("[^\\W\\d_][\\w'\u2019-]*")
+
+
+def _normalized(text: str) -> str:
+    return " ".join(_MARKER.sub(" ", text).replace(",", "").lower().split())
+
+
+def fact_tokens(sentence: str) -> list[str]:
+    """Numbers (times, prices, years, quantities) and capitalised names inside a sentence:
+    the parts of a claim a small model most often gets wrong."""
+    plain = _MARKER.sub(" ", sentence)
+    numbers = [n.replace(",", "") for n in _NUMBER.findall(plain)]
+    # Capitalised words, except the sentence's first (capitalised by grammar, not by name).
+    names = [
+        w
+        for w in _WORD.findall(plain)[1:]
+        if w[0].isupper() and len(w) > 2 and w.lower() not in STOP_WORDS | _BOILERPLATE
+    ]
+    return numbers + names
+
+
+def missing_facts(sentence: str, sources: Sequence[str]) -> list[str]:
+    """The fact tokens of ``sentence`` that none of ``sources`` contains."""
+    haystacks = [_normalized(s) for s in sources]
+    missing = []
+    for fact in fact_tokens(sentence):
+        needle = fact.lower()
+        pattern = re.compile(rf"(?<![\w.]){re.escape(needle)}(?![\w])")
+        if not any(pattern.search(h) for h in haystacks):
+            missing.append(fact)
+    return missing
+
+
+# --- a second look by the model ----------------------------------------------------------
+
+VERIFY_INSTRUCTION = "You check whether a source supports an answer. Reply with Yes or No only."
+
+
+def verification_messages(question: str, answer: str, source: str) -> list[ChatMessage]:
+    """Ask whether ``source`` states ``answer`` to exactly this question. A question written
+    to look answerable (another year, the opposite relation, someone the text does not name)
+    gets a plausible span from the passage; read against the passage, it is not supported."""
+    request = (
+        f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n"
+        f"Proposed answer: {_MARKER.sub('', answer).strip()}\n\n"
+        "Does the source clearly state this answer to this exact question? Reply Yes or No."
+    )
+    return [
+        ChatMessage("system", VERIFY_INSTRUCTION),
+        ChatMessage("user", neutralize_control_tokens(request)),
+    ]
