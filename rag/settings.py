@@ -104,12 +104,12 @@ class AnswerSettings(BaseModel):
         description="Ask the model, in a second short pass, whether the cited passage states the "
         "answer; refuse below `min_verification`.",
     )
-    min_verification: float = Field(
-        default=0.5,
+    min_verification: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
-        description="Least probability of 'yes' in the verification pass (calibrated on the "
-        "SQuAD 2.0 slice; see the README).",
+        description="Least probability of 'yes' in the verification pass. Default: the value "
+        "calibrated for the LLM preset (0.5 for a model given by path); see the README.",
     )
     support_threshold: Cosine = Field(
         default=0.45,

@@ -3,17 +3,12 @@ per test, and a writable copy of the sample data."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-
-# Plumbing tests (CLI and server subprocesses included) answer with the tiny model; the
-# tests about answer quality ask for the default preset explicitly.
-os.environ.setdefault("RAG_LLM__PRESET", "tiny")
 
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
@@ -59,9 +54,19 @@ def sample_dir(tmp_path: Path) -> Path:
     return target
 
 
+# The default preset answers wherever a test needs a real answer (citations on every path,
+# refusals); tests about plumbing alone ask for the tiny model explicitly.
+DEFAULT_PRESET = LLMSettings().preset
+
+
 @pytest.fixture(scope="session")
 def llm() -> LlamaCppLLM:
-    return load_llm(LLMSettings(preset="tiny", n_ctx=2048, n_threads=2))
+    return load_llm(LLMSettings())
+
+
+@pytest.fixture(scope="session")
+def tiny_llm() -> LlamaCppLLM:
+    return load_llm(LLMSettings(preset="tiny"))
 
 
 @pytest.fixture(scope="session")

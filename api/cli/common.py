@@ -114,7 +114,11 @@ def print_answer(answer: Answer, *, streamed: bool) -> None:
             + (f" ({where})" if where else "")
             + label
         )
-    status = "refused" if answer.refused else ("grounded" if answer.grounded else "NOT grounded")
+    status = (
+        f"refused ({answer.refusal_reason})"
+        if answer.refused
+        else ("grounded" if answer.grounded else "NOT grounded")
+    )
     err.print(
         f"{status}; support {answer.support_score:.2f}; "
         + ", ".join(f"{k} {v}" for k, v in answer.timings.items())

@@ -27,6 +27,7 @@ from rag.answering.verification import (
     strip_loop,
     verification_messages,
 )
+from rag.bundled import LLM_PRESETS
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.retrieval.retriever import (
@@ -40,6 +41,8 @@ from rag.settings import Settings
 from rag.storage import store
 from rag.storage.filters import SearchFilter
 
+# For a GGUF given by path, whose calibration is unknown.
+DEFAULT_MIN_VERIFICATION = 0.5
 REFUSAL_TEXT = "The documents do not contain an answer to this question."
 
 
@@ -310,7 +313,16 @@ class Answerer:
         yes = self.llm.yes_probability(prompt)
         draft.timings["verification_yes"] = round(yes, 4)
         draft.timings["verification_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return yes >= self.settings.answer.min_verification
+        return yes >= self._min_verification
+
+    @property
+    def _min_verification(self) -> float:
+        configured = self.settings.answer.min_verification
+        if configured is not None:
+            return configured
+        if self.settings.llm.model_path is not None:
+            return DEFAULT_MIN_VERIFICATION
+        return LLM_PRESETS[self.settings.llm.preset].min_verification
 
     def _ground(self, answer: str, texts: Sequence[str]) -> GroundingReport:
         return check_grounding(

@@ -16,7 +16,7 @@ QUESTION = "How much does a yearly membership cost?"
 def make_settings(data_dir: Path, **api: Any) -> Settings:
     return Settings(  # type: ignore[call-arg]
         data_dir=data_dir,
-        llm=LLMSettings(preset="tiny", n_threads=2, max_tokens=48),
+        llm=LLMSettings(max_tokens=64),
         api=ApiSettings(**api),
         _env_file=None,
     )

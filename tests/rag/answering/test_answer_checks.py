@@ -1,0 +1,116 @@
+"""What the answerer does with what a model says: loops cut, empty and declining answers
+refused with their reason, invented numbers refused, the verification pass obeyed, and
+citations moved to the passage that holds the answer.
+
+The model here is scripted (it says what each test needs); retrieval, the store, the
+embedder and the checks are the real ones. The real models answer in test_answer_quality."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+from rag.answering.answerer import REFUSAL_TEXT, Answerer
+from rag.answering.llm import ChatMessage, GenerationStats
+from rag.embedding import SentenceTransformerEmbedder
+from rag.retrieval.retriever import Retriever
+
+
+class ScriptedLLM:
+    n_ctx = 4096
+
+    def __init__(self, pieces: Sequence[str], yes: float = 0.9) -> None:
+        self.pieces = list(pieces)
+        self.yes = yes
+        self.calls = 0
+        self.produced = 0
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        return "\n".join(f"{m.role}: {m.content}" for m in messages)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def yes_probability(self, prompt: str) -> float:
+        assert "Proposed answer:" in prompt
+        return self.yes
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str | GenerationStats]:
+        del prompt, temperature
+        self.calls += 1
+        for piece in self.pieces[:max_tokens]:
+            self.produced += 1
+            yield piece
+            if should_stop is not None and should_stop():
+                break
+        yield GenerationStats(10, self.produced, 1.0, 1.0)
+
+
+def answerer(
+    retriever: Retriever, embedder: SentenceTransformerEmbedder, llm: ScriptedLLM
+) -> Answerer:
+    return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=retriever.kb.settings)
+
+
+QUESTION = "What are the opening hours on Saturday?"
+
+
+def test_a_looping_generation_is_stopped_and_cut(
+    retriever: Retriever, embedder: SentenceTransformerEmbedder
+) -> None:
+    llm = ScriptedLLM(["Saturday from 10:00 to 16:00 [1]."] + [" Adjust the wheel."] * 300)
+    answer = answerer(retriever, embedder, llm).ask(QUESTION, max_tokens=400)
+    assert llm.produced < 60  # the guard stopped the stream long before the token limit
+    assert answer.looped and "Adjust the wheel. Adjust the wheel. Adjust" not in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        ([""], "empty"),
+        (["The answer", " is:"], "empty"),
+        (["The documents do not say."], "model_declined"),
+        (["Saturday from 10:00 to 18:00 [1]."], "unsupported"),  # 18:00 is in no source
+    ],
+)
+def test_what_is_not_an_answer_is_refused_with_its_reason(
+    retriever: Retriever, embedder: SentenceTransformerEmbedder, said: list[str], reason: str
+) -> None:
+    answer = answerer(retriever, embedder, ScriptedLLM(said)).ask(QUESTION)
+    assert answer.refused and answer.refusal_reason == reason
+    assert answer.answer == REFUSAL_TEXT and answer.citations == [] and not answer.grounded
+
+
+def test_the_verification_pass_decides(
+    retriever: Retriever, embedder: SentenceTransformerEmbedder
+) -> None:
+    said = ["Saturday from 10:00 to 16:00 [1]."]
+    doubted = answerer(retriever, embedder, ScriptedLLM(said, yes=0.05)).ask(QUESTION)
+    assert doubted.refused and doubted.refusal_reason == "unsupported"
+    assert doubted.timings["verification_yes"] == 0.05
+    trusted = answerer(retriever, embedder, ScriptedLLM(said, yes=0.95)).ask(QUESTION)
+    assert not trusted.refused and trusted.refusal_reason is None
+    assert [c.source.rsplit("/", 1)[-1] for c in trusted.citations] == ["handbook.md"]
+
+
+def test_a_citation_moves_to_the_passage_that_holds_the_answer(
+    retriever: Retriever, embedder: SentenceTransformerEmbedder
+) -> None:
+    question = "How much do students pay for membership?"
+    hits = retriever.search(question, k=4).hits
+    wrong = 1 + next(i for i, h in enumerate(hits) if "15 euros" not in h.text)
+    said = [f"students pay 15 euros [{wrong}]"]
+    answer = answerer(retriever, embedder, ScriptedLLM(said)).ask(question)
+    assert not answer.refused
+    assert all(
+        "15 euros" in c.snippet or c.source.endswith("handbook.md") for c in answer.citations
+    )
+    assert answer.citations[0].source.endswith("handbook.md")
