@@ -1,7 +1,12 @@
-"""Write a QA file mixing SQuAD questions (answerable) with SciFact claims (unanswerable from
-the SQuAD paragraphs, so `answers` is empty) for `rag eval qa`.
+"""Write QA files for `rag eval qa`.
+
+* the QA mix: SQuAD questions (answerable) with SciFact claims (off-topic: unanswerable from
+  the SQuAD paragraphs, so `answers` is empty);
+* with `--squad2`: the SQuAD 2.0 train slice's on-topic unanswerable questions (kept with
+  `is_impossible`) and answerable ones.
 
     python bench/make_qa_mix.py --answerable 300 --unanswerable 60 -o /tmp/qa-mix.jsonl
+    python bench/make_qa_mix.py --squad2 --answerable 50 --unanswerable 50 -o /tmp/squad2-mix.jsonl
 """
 
 from __future__ import annotations
@@ -10,27 +15,44 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench-data"
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def squad_with_claims(rng: random.Random, answerable: int, off_topic: int) -> list[dict[str, Any]]:
+    squad = read_jsonl(BENCH / "squad-dev-13articles" / "qa.jsonl")
+    claims = read_jsonl(BENCH / "scifact-train" / "queries.jsonl")
+    return rng.sample(squad, answerable) + [
+        {"id": f"scifact-{c['_id']}", "question": c["text"], "answers": [], "doc_id": None}
+        for c in rng.sample(claims, off_topic)
+    ]
+
+
+def squad2(rng: random.Random, answerable: int, impossible: int) -> list[dict[str, Any]]:
+    rows = read_jsonl(BENCH / "squad2-train-slice" / "qa.jsonl")
+    on_topic = [r for r in rows if r["is_impossible"]]
+    possible = [r for r in rows if not r["is_impossible"]]
+    return rng.sample(on_topic, min(impossible, len(on_topic))) + rng.sample(
+        possible, min(answerable, len(possible))
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--squad2", action="store_true", help="From the SQuAD 2.0 slice.")
     parser.add_argument("--answerable", type=int, default=300)
     parser.add_argument("--unanswerable", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    squad_lines = (BENCH / "squad-dev-13articles" / "qa.jsonl").read_text().splitlines()
-    squad = [json.loads(line) for line in squad_lines if line.strip()]
-    scifact_lines = (BENCH / "scifact-train" / "queries.jsonl").read_text().splitlines()
-    claims = [json.loads(line) for line in scifact_lines if line.strip()]
-    rows = rng.sample(squad, args.answerable)
-    rows += [
-        {"id": f"scifact-{c['_id']}", "question": c["text"], "answers": [], "doc_id": None}
-        for c in rng.sample(claims, args.unanswerable)
-    ]
+    build = squad2 if args.squad2 else squad_with_claims
+    rows = build(rng, args.answerable, args.unanswerable)
     rng.shuffle(rows)
     with open(args.output, "w", encoding="utf-8") as sink:
         for row in rows:

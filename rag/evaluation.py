@@ -214,13 +214,10 @@ def without_citations(answer: str) -> str:
 
 @dataclass(slots=True)
 class _QATally:
-    contains: float = 0.0
-    em: float = 0.0
-    f1: float = 0.0
-    gold_recall: float = 0.0
-    citation_hits: float = 0.0
-    false_refusals: int = 0
-    empty_or_looping: int = 0
+    # contains, em, f1, gold_recall, citation_hits, false_refusals, empty_or_looping
+    sums: collections.defaultdict[str, float] = field(
+        default_factory=lambda: collections.defaultdict(float)
+    )
     refused_by_kind: collections.Counter[str] = field(default_factory=collections.Counter)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     latencies: list[float] = field(default_factory=list)
@@ -231,19 +228,19 @@ class _QATally:
             self.reasons[outcome.refusal_reason or "unspecified"] += 1
             self.refused_by_kind[row.kind] += 1
         elif outcome.looped or not outcome.answer.strip():
-            self.empty_or_looping += 1
+            self.sums["empty_or_looping"] += 1
         if not row.answers:
             return
         if outcome.refused:
-            self.false_refusals += 1
+            self.sums["false_refusals"] += 1
         else:
             text = without_citations(outcome.answer)
-            self.contains += contains_gold(text, row.answers)
-            self.em += exact_match(text, row.answers)
-            self.f1 += token_f1(text, row.answers)
+            self.sums["contains"] += contains_gold(text, row.answers)
+            self.sums["em"] += exact_match(text, row.answers)
+            self.sums["f1"] += token_f1(text, row.answers)
         if row.doc_id is not None:
-            self.gold_recall += row.doc_id in outcome.retrieved_doc_ids[:5]
-            self.citation_hits += row.doc_id in outcome.cited_doc_ids
+            self.sums["gold_recall"] += row.doc_id in outcome.retrieved_doc_ids[:5]
+            self.sums["citation_hits"] += row.doc_id in outcome.cited_doc_ids
 
     def report(self, rows: Sequence[QARow]) -> dict[str, Any]:
         kinds = collections.Counter(r.kind for r in rows)
@@ -257,16 +254,16 @@ class _QATally:
             "answerable": kinds["answerable"],
             "off_topic": kinds["off_topic"],
             "on_topic_unanswerable": kinds["on_topic_unanswerable"],
-            "answer_contains_gold": round(self.contains / n, 4),
-            "em": round(self.em / n, 4),
-            "f1": round(self.f1 / n, 4),
-            "gold_passage_recall_at_5": round(self.gold_recall / n, 4),
-            "citation_accuracy": round(self.citation_hits / n, 4),
+            "answer_contains_gold": round(self.sums["contains"] / n, 4),
+            "em": round(self.sums["em"] / n, 4),
+            "f1": round(self.sums["f1"] / n, 4),
+            "gold_passage_recall_at_5": round(self.sums["gold_recall"] / n, 4),
+            "citation_accuracy": round(self.sums["citation_hits"] / n, 4),
             "refusal_rate_off_topic": refusal_rate("off_topic"),
             "refusal_rate_on_topic_unanswerable": refusal_rate("on_topic_unanswerable"),
-            "false_refusal_rate": round(self.false_refusals / n, 4),
+            "false_refusal_rate": round(self.sums["false_refusals"] / n, 4),
             "refusal_reasons": dict(self.reasons.most_common()),
-            "empty_or_looping_answers": self.empty_or_looping,
+            "empty_or_looping_answers": int(self.sums["empty_or_looping"]),
             "latency_p50_ms": round(percentile(self.latencies, 50), 1),
             "latency_p95_ms": round(percentile(self.latencies, 95), 1),
         }

@@ -36,15 +36,10 @@ class ScriptedLLM:
         assert "Proposed answer:" in prompt
         return self.yes
 
-    def stream(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        temperature: float | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> Iterator[str | GenerationStats]:
-        del prompt, temperature
+    def stream(  # the LLM protocol's signature; the prompt does not change the script
+        self, _prompt: str, *, max_tokens: int, should_stop: Callable[[], bool] | None = None,
+        **_options: object,
+    ) -> Iterator[str | GenerationStats]:  # fmt: skip
         self.calls += 1
         for piece in self.pieces[:max_tokens]:
             self.produced += 1
