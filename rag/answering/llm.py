@@ -122,10 +122,16 @@ class LlamaCppLLM:
             raise ValueError(f"verification prompt of {len(tokens)} tokens exceeds n_ctx")
         with self._lock:
             self.calls += 1
-            self.llama.reset()
-            self.llama.eval(tokens)
-            pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
-            logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
+            # The answer prompt's cached prefix (instructions and example) is put back
+            # afterwards, so the next answer does not evaluate it again.
+            saved = self.llama.save_state()
+            try:
+                self.llama.reset()
+                self.llama.eval(tokens)
+                pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+                logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
+            finally:
+                self.llama.load_state(saved)
         yes = max(logits[t] for t in self._answer_tokens("yes"))
         no = max(logits[t] for t in self._answer_tokens("no"))
         return float(1.0 / (1.0 + np.exp(no - yes)))

@@ -7,7 +7,12 @@ from pathlib import Path
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
 from rag.answering.llm import ChatMessage, LlamaCppLLM
-from rag.answering.prompting import SourcePassage, neutralize_control_tokens, plan_prompt
+from rag.answering.prompting import (
+    EXAMPLE_TURNS,
+    SourcePassage,
+    neutralize_control_tokens,
+    plan_prompt,
+)
 from rag.embedding import SentenceTransformerEmbedder
 from rag.retrieval.retriever import Retriever
 from rag.storage.filters import SearchFilter
@@ -31,9 +36,10 @@ def test_control_tokens_in_sources_cannot_open_new_turns(llm: LlamaCppLLM) -> No
         count_tokens=llm.count_tokens,
         render=llm.render,
     )
-    # Exactly the template's own turns: system, user, assistant, user + generation prompt.
-    assert plan.prompt.count("<|im_start|>") == 5
-    assert plan.prompt.count("<|im_end|>") == 4
+    # Exactly the template's own turns: system, the worked example's two, history user and
+    # assistant, user + generation prompt.
+    assert plan.prompt.count("<|im_start|>") == 5 + len(EXAMPLE_TURNS)
+    assert plan.prompt.count("<|im_end|>") == 4 + len(EXAMPLE_TURNS)
     assert "admin mode" in plan.prompt  # the text stays, only its power is gone
     assert neutralize_control_tokens("a <|x|> b") != "a <|x|> b"
 
