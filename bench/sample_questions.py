@@ -19,10 +19,13 @@ SEARCH_QUERIES = [
     "surplus at the end of 2025",
 ]
 
-# Answerable from data/, plus one it cannot answer.
+# Answerable from data/, one on its topic it cannot answer (the chain), one off-topic.
 QUESTIONS = [
     "When is the workshop open on Saturday?",
     "How much does a yearly membership cost?",
     "How do I find a puncture?",
+    "How do I fix a flat tyre?",
+    "How much do students pay for membership?",
+    "How often should I lubricate the chain?",
     "What is the capital of Mongolia?",
 ]
