@@ -59,10 +59,15 @@ _BOILERPLATE = frozenset(
 )
 
 
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
 def has_content(answer: str) -> bool:
-    """False for "", "The answer is:", "[1]" and the like."""
-    words = content_words(_MARKER.sub(" ", answer))
-    return any(w not in _BOILERPLATE for w in words)
+    """False for "", "The answer is:", "[1]" and the like; "No." answers a yes/no question."""
+    plain = _MARKER.sub(" ", answer)
+    if _YES_NO.match(plain):
+        return True
+    return any(w not in _BOILERPLATE for w in content_words(plain))
 
 
 _DECLINE = re.compile(

@@ -29,6 +29,7 @@ def test_boilerplate_alone_is_not_an_answer() -> None:
     for empty in ("", "The answer is:", "Answer: [1]", "Based on the sources, the answer is"):
         assert not has_content(empty), empty
     assert has_content("40 euros [1]") and has_content("Saturday")
+    assert has_content("No [2]") and has_content("Yes, members may borrow tools.")
 
 
 def test_the_model_declining_is_recognised_in_its_usual_phrasings() -> None:
