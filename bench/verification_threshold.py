@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--qa", type=Path, required=True)
     parser.add_argument("--details", type=Path, required=True)
     args = parser.parse_args()
-    rows = {r.question: r for r in read_qa_rows(args.qa, limit=None, seed=0)}
+    rows = {r.question.strip(): r for r in read_qa_rows(args.qa, limit=None, seed=0)}
     details = [json.loads(line) for line in args.details.read_text().splitlines() if line]
     curve = []
     for step in range(0, 21):
@@ -29,7 +29,7 @@ def main() -> None:
         totals = dict.fromkeys(refused, 0)
         contains = f1 = 0.0
         for record in details:
-            row = rows[record["question"]]
+            row = rows[record["question"].strip()]
             yes = record["timings"].get("verification_yes")
             is_refused = record["refused"] or (yes is not None and yes < threshold)
             totals[row.kind] += 1

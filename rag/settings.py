@@ -124,7 +124,7 @@ class AnswerSettings(BaseModel):
 
 class LLMSettings(BaseModel):
     preset: Literal["tiny", "small", "quality"] = Field(
-        default="small",
+        default="quality",
         description="Bundled model: tiny (SmolLM2-135M), small (Qwen2.5-Coder-0.5B-Instruct) "
         "or quality (Qwen2.5-Coder-1.5B-Instruct); see the README's model table.",
     )

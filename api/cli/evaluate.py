@@ -121,7 +121,7 @@ def eval_qa(
                 )
                 latency = (time.perf_counter() - started) * 1000
                 if sink is not None:
-                    record = {"question": question, **asdict(result)}
+                    record = {**asdict(result), "question": question}
                     sink.write(json.dumps(record, default=str) + "\n")
                     sink.flush()
                 with resources.kb.read_session() as session:
