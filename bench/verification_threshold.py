@@ -12,7 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from rag.evaluation import contains_gold, read_qa_rows, token_f1, without_citations
+from rag.evaluation import (
+    contains_gold,
+    exact_match,
+    read_qa_rows,
+    token_f1,
+    without_citations,
+)
 
 
 def main() -> None:
@@ -27,7 +33,7 @@ def main() -> None:
         threshold = step / 20
         refused = {"answerable": 0, "off_topic": 0, "on_topic_unanswerable": 0}
         totals = dict.fromkeys(refused, 0)
-        contains = f1 = 0.0
+        contains = f1 = em = cited = 0.0
         for record in details:
             row = rows[record["question"].strip()]
             yes = record["timings"].get("verification_yes")
@@ -38,6 +44,8 @@ def main() -> None:
                 text = without_citations(record["answer"])
                 contains += contains_gold(text, row.answers)
                 f1 += token_f1(text, row.answers)
+                em += exact_match(text, row.answers)
+                cited += row.doc_id in {c["source"] for c in record["citations"]}
         n = max(1, totals["answerable"])
         curve.append(
             {
@@ -49,6 +57,8 @@ def main() -> None:
                 },
                 "answer_contains_gold": round(contains / n, 3),
                 "f1": round(f1 / n, 3),
+                "em": round(em / n, 3),
+                "citation_accuracy": round(cited / n, 3),
             }
         )
     print(json.dumps({"rows": len(details), "curve": curve}, indent=1))
