@@ -1,7 +1,7 @@
 """Per LLM preset, on the sample data: time to first token, tokens/s, answer latency, memory,
 download size, and the same prompts through plain llama-cpp as the baseline (ratio).
 
-    python bench/llm_presets.py [--presets tiny,small,quality] [--repeats 2]
+    python bench/llm_presets.py [--presets tiny,small,quality] [--repeats 2] [--threads 1]
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def raw_llama(path: Path, settings: LLMSettings, prompts: list[str], max_tokens:
     }
 
 
-def measure(preset: str, data_dir: Path, repeats: int) -> dict[str, Any]:
-    settings = Settings(data_dir=data_dir, llm=LLMSettings(preset=preset), _env_file=None)
+def measure(preset: str, data_dir: Path, repeats: int, threads: int) -> dict[str, Any]:
+    llm_settings = LLMSettings(preset=preset, n_threads=threads)
+    settings = Settings(data_dir=data_dir, llm=llm_settings, _env_file=None)
     resources = Resources(settings)
     resources.ingestor.ingest_paths([SAMPLE_DATA], collection="default")
     before = rss_mb()
@@ -92,6 +93,7 @@ def measure(preset: str, data_dir: Path, repeats: int) -> dict[str, Any]:
     resources.close()
     return {
         "preset": preset,
+        "threads": threads,
         "model": LLM_PRESETS[preset].model,
         "download_mb": round(path.stat().st_size / 1e6),
         "load_s": round(load_s, 2),
@@ -108,11 +110,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--presets", default="tiny,small,quality")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=LLMSettings().n_threads)
     args = parser.parse_args()
     results = []
     for preset in args.presets.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            results.append(measure(preset, Path(tmp), args.repeats))
+            results.append(measure(preset, Path(tmp), args.repeats, args.threads))
     print(json.dumps({"questions": QUESTIONS, "results": results}, indent=2))
 
 
