@@ -56,17 +56,10 @@ def sample_dir(tmp_path: Path) -> Path:
 
 # The default preset answers wherever a test needs a real answer (citations on every path,
 # refusals); tests about plumbing alone ask for the tiny model explicitly.
-DEFAULT_PRESET = LLMSettings().preset
-
-
 @pytest.fixture(scope="session")
 def llm() -> LlamaCppLLM:
     return load_llm(LLMSettings())
 
-
-@pytest.fixture(scope="session")
-def tiny_llm() -> LlamaCppLLM:
-    return load_llm(LLMSettings(preset="tiny"))
 
 
 @pytest.fixture(scope="session")
