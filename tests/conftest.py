@@ -61,7 +61,6 @@ def llm() -> LlamaCppLLM:
     return load_llm(LLMSettings())
 
 
-
 @pytest.fixture(scope="session")
 def sample_store(
     tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
