@@ -77,7 +77,11 @@ async def save_uploads(files: Sequence[Upload], settings: Settings) -> list[dict
 
 def checked_server_path(raw: str, settings: Settings) -> tuple[Path, int]:
     """The resolved path (only under ``api.ingest_roots``) and how many units it holds."""
-    target = Path(raw).expanduser().resolve()
+    # A client's path is taken literally: no "~user" expansion (an unknown user raised a 500).
+    try:
+        target = Path(raw).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"not a usable path: {raw!r}") from exc
     roots = [Path(r).expanduser().resolve() for r in settings.api.ingest_roots]
     if not any(target == root or target.is_relative_to(root) for root in roots):
         raise InvalidInputError(

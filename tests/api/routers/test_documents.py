@@ -71,6 +71,10 @@ def test_documents_list_get_delete(client: TestClient) -> None:
 def test_ingest_server_path_only_under_allowed_roots(client: TestClient) -> None:
     outside = client.post("/v1/documents/ingest-path", json={"path": "/etc"})
     assert outside.status_code == 422
+    # Found by schemathesis: "~user" of an unknown user and NUL bytes were a 500.
+    for odd in ("~no-such-user\u0002/notes", "notes\u0000.txt"):
+        response = client.post("/v1/documents/ingest-path", json={"path": odd})
+        assert response.status_code == 422, response.text
     root = client.allowed_root  # type: ignore[attr-defined]
     accepted = client.post(
         "/v1/documents/ingest-path", json={"path": str(root), "collection": "server"}
