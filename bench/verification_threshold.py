@@ -12,12 +12,12 @@ import argparse
 import json
 from pathlib import Path
 
+from rag.answering.words import without_citations
 from rag.evaluation import (
     contains_gold,
     exact_match,
     read_qa_rows,
     token_f1,
-    without_citations,
 )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.answering.words import without_citations
 from rag.errors import InvalidInputError
 from rag.jsonl import read_jsonl_file
 
@@ -202,14 +203,6 @@ def evaluate_qa(
         if progress is not None:
             progress(number, len(rows))
     return tally.report(rows)
-
-
-_CITATION_MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
-
-
-def without_citations(answer: str) -> str:
-    """The answer text SQuAD scores: citation markers are not part of it."""
-    return _CITATION_MARKER.sub(" ", answer)
 
 
 @dataclass(slots=True)

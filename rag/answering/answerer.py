@@ -282,15 +282,11 @@ class Answerer:
         if key is None:
             return draft.refusal(RefusalReason.EMPTY)
         key_source = texts[(key.cited[0] if key.cited else key.best_source or 1) - 1]
-        if missing_facts(key.text, texts):
-            return draft.refusal(RefusalReason.UNSUPPORTED)
-        if not self._verifies(draft, text, key_source):
+        unfounded = [s.text for s in report.sentences if missing_facts(s.text, texts)]
+        if key.text in unfounded or not self._verifies(draft, text, key_source):
             return draft.refusal(RefusalReason.UNSUPPORTED)
         unsupported = list(report.unsupported)
-        unsupported += [
-            s.text for s in report.sentences
-            if s.text not in unsupported and missing_facts(s.text, texts)
-        ]  # fmt: skip
+        unsupported += [s for s in unfounded if s not in unsupported]
         citations = [
             self._citation(number, sources[number - 1][0], inferred=report.inferred)
             for number in report.cited_numbers

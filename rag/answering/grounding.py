@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rag.answering.words import content_words
+from rag.answering.words import CITATION_MARKER, content_words
 
-_MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
@@ -64,7 +63,7 @@ def clean_citations(answer: str, n_sources: int) -> tuple[str, list[int]]:
         prefix = " " if match.group(0).startswith(" ") else ""
         return prefix + "".join(f"[{n}]" for n in valid)
 
-    return _MARKER.sub(keep, answer).strip(), used
+    return CITATION_MARKER.sub(keep, answer).strip(), used
 
 
 def split_sentences(text: str) -> list[str]:
@@ -82,7 +81,7 @@ def split_sentences(text: str) -> list[str]:
 
 def sentence_citations(sentence: str, n_sources: int) -> tuple[int, ...]:
     found: list[int] = []
-    for match in _MARKER.finditer(sentence):
+    for match in CITATION_MARKER.finditer(sentence):
         for n in (int(x) for x in re.split(r"\s*,\s*", match.group(1))):
             if 1 <= n <= n_sources and n not in found:
                 found.append(n)
@@ -117,10 +116,10 @@ def check_grounding(
     """``source_vectors[i]`` (and ``source_texts[i]``) belong to source number i + 1."""
     n_sources = len(source_vectors)
     text, used = clean_citations(answer, n_sources)
-    sentences = [s for s in split_sentences(text) if re.search(r"\w", _MARKER.sub("", s))]
+    sentences = [s for s in split_sentences(text) if re.search(r"\w", CITATION_MARKER.sub("", s))]
     if not sentences or n_sources == 0:
         return GroundingReport(text, tuple(used), False, (), 0.0)
-    plain = [_MARKER.sub("", s).strip() for s in sentences]
+    plain = [CITATION_MARKER.sub("", s).strip() for s in sentences]
     vectors = encode(plain)
     similarities = vectors @ source_vectors.T  # (sentences, sources)
     if source_texts is not None:
@@ -133,7 +132,7 @@ def check_grounding(
             better = _better_citation(cited, overlap[i])
             if better != cited:
                 text = text.replace(
-                    sentence, f"{_MARKER.sub('', sentence).rstrip()} [{better[0]}]", 1
+                    sentence, f"{CITATION_MARKER.sub('', sentence).rstrip()} [{better[0]}]", 1
                 )
                 cited = better
         candidates = [n - 1 for n in cited] or list(range(n_sources))

@@ -101,6 +101,8 @@ class LlamaCppLLM:
             template, eos_token=self.eos_text, bos_token=bos_text, add_generation_prompt=True
         )
         self._stop = [s for s in {self.eos_text, "<|im_end|>"} if s]
+        self._yes_tokens = self._first_tokens("yes")
+        self._no_tokens = self._first_tokens("no")
         self._lock = threading.Lock()
         self.calls = 0
 
@@ -132,11 +134,11 @@ class LlamaCppLLM:
                 logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
             finally:
                 self.llama.load_state(saved)
-        yes = max(logits[t] for t in self._answer_tokens("yes"))
-        no = max(logits[t] for t in self._answer_tokens("no"))
+        yes = max(logits[t] for t in self._yes_tokens)
+        no = max(logits[t] for t in self._no_tokens)
         return float(1.0 / (1.0 + np.exp(no - yes)))
 
-    def _answer_tokens(self, word: str) -> list[int]:
+    def _first_tokens(self, word: str) -> list[int]:
         """First tokens of the word's usual spellings (" Yes", "yes", ...)."""
         variants = {word, word.capitalize(), " " + word, " " + word.capitalize()}
         return sorted(

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 
 from rag.answering.llm import ChatMessage
 from rag.answering.prompting import neutralize_control_tokens
-from rag.answering.words import STOP_WORDS, content_words
+from rag.answering.words import (
+    CITATION_MARKER,
+    STOP_WORDS,
+    content_words,
+    without_citations,
+)
 
 
 class RefusalReason(enum.StrEnum):
@@ -52,7 +57,6 @@ def strip_loop(text: str) -> tuple[str, bool]:
 
 # --- content ------------------------------------------------------------------------------
 
-_MARKER = re.compile(r"\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _BOILERPLATE = frozenset(
     """answer answers final short response reply based given context sources source
     passage passages documents document text here following is are the""".split()
@@ -64,7 +68,7 @@ _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 def has_content(answer: str) -> bool:
     """False for "", "The answer is:", "[1]" and the like; "No." answers a yes/no question."""
-    plain = _MARKER.sub(" ", answer)
+    plain = without_citations(answer)
     if _YES_NO.match(plain):
         return True
     return any(w not in _BOILERPLATE for w in content_words(plain))
@@ -95,13 +99,13 @@ _WORD = re.compile("[^\\W\\d_][\\w'\u2019-]*")
 
 
 def _normalized(text: str) -> str:
-    return " ".join(_MARKER.sub(" ", text).replace(",", "").lower().split())
+    return " ".join(without_citations(text).replace(",", "").lower().split())
 
 
 def fact_tokens(sentence: str) -> list[str]:
     """Numbers (times, prices, years, quantities) and capitalised names inside a sentence:
     the parts of a claim a small model most often gets wrong."""
-    plain = _MARKER.sub(" ", sentence)
+    plain = without_citations(sentence)
     numbers = [n.replace(",", "") for n in _NUMBER.findall(plain)]
     # Capitalised words, except the sentence's first (capitalised by grammar, not by name).
     names = [
@@ -135,7 +139,7 @@ def verification_messages(question: str, answer: str, source: str) -> list[ChatM
     gets a plausible span from the passage; read against the passage, it is not supported."""
     request = (
         f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n"
-        f"Proposed answer: {_MARKER.sub('', answer).strip()}\n\n"
+        f"Proposed answer: {CITATION_MARKER.sub('', answer).strip()}\n\n"
         "Does the source clearly state this answer to this exact question? Reply Yes or No."
     )
     return [

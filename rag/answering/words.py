@@ -1,4 +1,5 @@
-"""Content words: what condensing and the grounding check compare, with one stop-word list."""
+"""Content words: what condensing and the grounding check compare, with one stop-word list;
+and the one pattern of citation markers (``[2]``, ``[1, 3]``)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,13 @@ STOP_WORDS = frozenset(
 def content_words(text: str) -> list[str]:
     """Lower-cased words and numbers that carry meaning, in order (repeats kept)."""
     return [w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+# A citation marker with the space before it; the group holds the numbers.
+CITATION_MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+
+
+def without_citations(text: str) -> str:
+    """The text with its citation markers replaced by a space (what SQuAD scores, what the
+    fact check reads)."""
+    return CITATION_MARKER.sub(" ", text)
