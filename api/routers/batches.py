@@ -39,10 +39,13 @@ def _submit(
 def create_batch(body: BatchRequest, jobs: JobsDep, principal: PrincipalDep) -> JobAccepted:
     """Answer many questions in the background; poll `/v1/jobs/{id}`, then download
     `/v1/batches/{id}/results`. A question without an id is named by its position."""
-    rows = [
-        question_row(item if isinstance(item, str) else item.model_dump(), default_id=str(i))
-        for i, item in enumerate(body.questions)
-    ]
+    rows = []
+    for i, item in enumerate(body.questions):
+        raw = item if isinstance(item, str) else item.model_dump()
+        try:
+            rows.append(question_row(raw, default_id=str(i)))
+        except InvalidInputError as exc:  # e.g. a question of only whitespace: name the item
+            raise InvalidInputError(f"questions[{i}]: {exc}") from exc
     return _submit(jobs, principal, rows, body.collection, body.max_tokens)
 
 

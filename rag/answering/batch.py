@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.answering.answerer import Answer
-from rag.errors import RagError
+from rag.errors import InvalidInputError, RagError
 from rag.jsonl import iter_jsonl
 
 
@@ -41,9 +41,9 @@ def question_row(raw: Any, *, default_id: str) -> QuestionRow:
         qid = default_id if raw.get("id") is None else str(raw["id"])
         text = raw["question"]
     else:
-        raise ValueError('expected a string or an object with a "question" string')
+        raise InvalidInputError('expected a string or an object with a "question" string')
     if not text.strip():
-        raise ValueError("empty question")
+        raise InvalidInputError("empty question")
     return QuestionRow(qid, text)
 
 
@@ -57,7 +57,7 @@ def parse_question_lines(lines: Iterable[str]) -> tuple[list[QuestionRow], list[
             continue
         try:
             rows.append(question_row(row.value, default_id=str(row.line)))
-        except ValueError as exc:
+        except InvalidInputError as exc:
             errors.append(RowError(row.line, str(exc)))
     return rows, errors
 

@@ -74,3 +74,10 @@ def test_interrupted_batch_resumes_without_repeating_answers(tmp_path: Path) -> 
         ]
         assert [r["id"] for r in rows] == ["done", "x", "y"]
         assert rows[0]["answer"] == "kept"  # answered before the restart, not asked again
+
+
+def test_a_blank_question_in_a_json_batch_is_a_422_naming_it(client: TestClient) -> None:
+    # Found by schemathesis: a question of only whitespace passed the schema and was a 500.
+    response = client.post("/v1/batches", json={"questions": ["What is it?", "\t"]})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == "questions[1]: empty question"

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rag.answering.answerer import Answer
 from rag.answering.batch import (
     JsonlSink,
@@ -36,6 +38,12 @@ def test_rows_are_parsed_with_an_error_per_bad_line() -> None:
     assert rows == [QuestionRow("a", "one?"), QuestionRow("4", "two?")]
     assert [e.line for e in errors] == [3, 5, 6]
     assert "not JSON" in str(errors[0]) and "empty question" in str(errors[1])
+
+
+def test_a_row_that_is_no_question_is_invalid_input() -> None:
+    for raw in ("  ", {"id": "x"}, 7):
+        with pytest.raises(InvalidInputError):
+            question_row(raw, default_id="1")
 
 
 def test_a_list_position_names_a_row_without_an_id() -> None:
