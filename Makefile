@@ -41,7 +41,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/ingest_throughput.py
+	$(BIN)/python bench/ingestion.py
 	$(BIN)/python bench/refusal_threshold.py
 
 clean:

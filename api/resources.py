@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
 from rag.answering.llm import LlamaCppLLM, load_llm
-from rag.embedding import SentenceTransformerEmbedder, load_embedder
+from rag.embedding import Embedder, load_embedder
 from rag.retrieval.rerank import load_reranker
 from rag.retrieval.retriever import Retriever
 from rag.settings import Settings
@@ -49,7 +49,7 @@ class Resources:
         self.llm_model = Lazy(lambda: load_llm(settings.llm))
 
     @property
-    def embedder(self) -> SentenceTransformerEmbedder:
+    def embedder(self) -> Embedder:
         return self.embedder_model.get()
 
     @property

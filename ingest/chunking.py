@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.loaders import SECTION_SEPARATOR, LoadedDocument
 from rag.storage.records import ChunkSpec
+from rag.tokens import TokenCounter
 
 # Bump when the chunking algorithm changes, so stored documents are re-chunked.
 CHUNKER_VERSION = "1"
@@ -51,9 +51,9 @@ def pipeline_signature(config: ChunkerConfig, embedding_model: str) -> str:
 class Chunker:
     """Splits documents into ``ChunkSpec``s using a tokenizer's token count as length."""
 
-    def __init__(self, config: ChunkerConfig, tokenizer: Any) -> None:
+    def __init__(self, config: ChunkerConfig, tokens: TokenCounter) -> None:
         self.config = config
-        self.tokenizer = tokenizer
+        self.tokens = tokens
         self._splitter = RecursiveCharacterTextSplitter(
             chunk_size=config.effective_tokens,
             chunk_overlap=config.effective_overlap,
@@ -65,12 +65,11 @@ class Chunker:
         )
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.tokenize(text))
+        return self.tokens.count(text)
 
     def _hard_split(self, text: str) -> list[tuple[int, str]]:
         """Cut by token offsets; a last resort for runs the splitter could not break."""
-        encoding = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets: list[tuple[int, int]] = encoding["offset_mapping"]
+        offsets = self.tokens.offsets(text)
         size = self.config.effective_tokens
         pieces: list[tuple[int, str]] = []
         for start in range(0, len(offsets), size):
@@ -121,8 +120,8 @@ class Chunker:
 
 
 def make_chunker(
-    *, chunk_tokens: int, chunk_overlap: int, max_seq_length: int, tokenizer: Any
+    *, chunk_tokens: int, chunk_overlap: int, max_seq_length: int, tokens: TokenCounter
 ) -> Chunker:
     # Two special tokens ([CLS], [SEP]) are added by the encoder around every chunk.
     config = ChunkerConfig(chunk_tokens, chunk_overlap, max_tokens=max_seq_length - 2)
-    return Chunker(config, tokenizer)
+    return Chunker(config, tokens)

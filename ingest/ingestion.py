@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.background import OrderedWorker
 from ingest.chunking import Chunker, make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path, size_error
 from rag.embedding import Embedder
@@ -120,14 +121,11 @@ class Ingestor:
         self.kb = kb
         self.embedder = embedder
         self.settings = settings
-        tokenizer = getattr(embedder, "tokenizer", None)
-        if tokenizer is None:
-            raise TypeError("the embedder must expose its tokenizer for token-aware chunking")
         self.chunker: Chunker = make_chunker(
             chunk_tokens=settings.chunking.chunk_tokens,
             chunk_overlap=settings.chunking.chunk_overlap,
             max_seq_length=embedder.max_seq_length,
-            tokenizer=tokenizer,
+            tokens=embedder.tokens,
         )
         self.signature = pipeline_signature(self.chunker.config, embedder.name)
 
@@ -218,47 +216,51 @@ class Ingestor:
             if progress is not None:
                 progress(IngestProgress(done=done, total=total, summary=summary, current=current))
 
+        writer: OrderedWorker[list[_Pending]] = OrderedWorker(
+            lambda group: self._write_group(group, collection, summary), name="ingest-writer"
+        )
+
         def flush() -> None:
             nonlocal pending, pending_chunks
             if pending:
-                self._write_group(pending, collection, summary)
+                writer.submit(pending)
                 pending, pending_chunks = [], 0
 
-        for item in documents:
-            if isinstance(item, DocumentError):
-                summary.failed += 1
-                summary.errors.append(FileError(item.source, type(item).__name__, item.reason))
+        with writer:  # this group embeds and writes while the next one loads
+            for item in documents:
                 # A file that failed to load still exists: never prune its documents.
                 seen.add(item.source)
+                prepared = self._prepare(item, known)
+                if prepared is None:
+                    summary.unchanged += 1
+                elif isinstance(prepared, FileError):
+                    summary.failed += 1
+                    summary.errors.append(prepared)
+                else:
+                    pending.append(prepared)
+                    pending_chunks += len(prepared.chunks)
+                    if pending_chunks >= group_size:
+                        flush()
                 done += 1
                 report(item.source)
-                continue
-            seen.add(item.source)
-            previous = known.get(item.source)
-            if previous is not None and previous == (item.content_hash, self.signature):
-                summary.unchanged += 1
-                done += 1
-                report(item.source)
-                continue
-            chunks = self.chunker.chunk(item)
-            if not chunks:
-                summary.failed += 1
-                summary.errors.append(
-                    FileError(item.source, "EmptyDocumentError", "no text left after chunking")
-                )
-                done += 1
-                report(item.source)
-                continue
-            pending.append(_Pending(item, chunks, is_update=previous is not None))
-            pending_chunks += len(chunks)
-            done += 1
-            if pending_chunks >= group_size:
-                flush()
-            report(item.source)
-        flush()
+            flush()
         summary.seconds = round(time.perf_counter() - started, 3)
         report("")
         return summary, seen
+
+    def _prepare(
+        self, item: LoadedDocument | DocumentError, known: dict[str, tuple[str, str]]
+    ) -> _Pending | FileError | None:
+        """The chunks to write, the reason there are none, or None when unchanged."""
+        if isinstance(item, DocumentError):
+            return FileError(item.source, type(item).__name__, item.reason)
+        previous = known.get(item.source)
+        if previous == (item.content_hash, self.signature):
+            return None
+        chunks = self.chunker.chunk(item)
+        if not chunks:
+            return FileError(item.source, "EmptyDocumentError", "no text left after chunking")
+        return _Pending(item, chunks, is_update=previous is not None)
 
     def _known_documents(self, collection: str) -> dict[str, tuple[str, str]]:
         with self.kb.read_session() as session:

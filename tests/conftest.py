@@ -13,7 +13,7 @@ import pytest
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
 from rag.answering.llm import LlamaCppLLM, load_llm
-from rag.embedding import SentenceTransformerEmbedder, load_embedder
+from rag.embedding import Embedder, load_embedder
 from rag.retrieval.retriever import Retriever
 from rag.settings import EmbeddingSettings, LLMSettings, Settings
 from rag.storage.knowledge_base import KnowledgeBase
@@ -25,7 +25,7 @@ SAMPLE_DOCUMENTS = 15
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder() -> Embedder:
     return load_embedder(EmbeddingSettings())
 
 
@@ -41,9 +41,7 @@ def kb(settings: Settings) -> Iterator[KnowledgeBase]:
 
 
 @pytest.fixture
-def ingestor(
-    kb: KnowledgeBase, embedder: SentenceTransformerEmbedder, settings: Settings
-) -> Ingestor:
+def ingestor(kb: KnowledgeBase, embedder: Embedder, settings: Settings) -> Ingestor:
     return Ingestor(kb, embedder, settings)
 
 
@@ -62,9 +60,7 @@ def llm() -> LlamaCppLLM:
 
 
 @pytest.fixture(scope="session")
-def sample_store(
-    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
-) -> Settings:
+def sample_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
     """A data dir holding the sample data (collection 'default'), shared read-only."""
     data_dir = tmp_path_factory.mktemp("sample-store")
     settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
@@ -81,12 +77,10 @@ def sample_kb(sample_store: Settings) -> Iterator[KnowledgeBase]:
 
 
 @pytest.fixture
-def retriever(sample_kb: KnowledgeBase, embedder: SentenceTransformerEmbedder) -> Retriever:
+def retriever(sample_kb: KnowledgeBase, embedder: Embedder) -> Retriever:
     return Retriever(sample_kb, embedder, sample_kb.settings.retrieval)
 
 
 @pytest.fixture
-def rag_pipeline(
-    retriever: Retriever, llm: LlamaCppLLM, embedder: SentenceTransformerEmbedder
-) -> Answerer:
+def rag_pipeline(retriever: Retriever, llm: LlamaCppLLM, embedder: Embedder) -> Answerer:
     return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=retriever.kb.settings)

@@ -18,7 +18,12 @@ from rag.answering.condense import condense_question
 from rag.answering.context import ExpandedPassage, NeighbourChunk, expand_all
 from rag.answering.grounding import GroundingReport, check_grounding
 from rag.answering.llm import LLM, ChatMessage, GenerationStats
-from rag.answering.prompting import SourcePassage, plan_prompt
+from rag.answering.prompting import (
+    PromptPlan,
+    SourcePassage,
+    instructions_prefix,
+    plan_prompt,
+)
 from rag.answering.verification import (
     RefusalReason,
     declines,
@@ -35,6 +40,7 @@ from rag.retrieval.retriever import (
     Retriever,
     SearchHit,
     SearchMode,
+    SearchResult,
     location_of,
 )
 from rag.settings import Settings
@@ -147,6 +153,8 @@ class Answerer:
         self.llm = llm
         self.embedder = embedder
         self.settings = settings
+        # Evaluated once here, so no answer pays for the instructions again.
+        self.prefix_tokens = llm.cache_prefix(instructions_prefix(llm.render))
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """The whole answer: ``stream`` consumed, so both paths cite the same way."""
@@ -190,18 +198,51 @@ class Answerer:
             timings={"condense_ms": round(condense_ms, 1), "retrieval_ms": result.retrieval_ms},
             started=started,
         )
-        best = result.best_dense_score
-        if not result.hits or best is None or best < self.settings.retrieval.min_relevance:
+        if not self._relevant(result):
             # Grounding by code: nothing relevant enough, so the model is not asked at all.
             yield FinalEvent(draft.refusal(RefusalReason.NO_RELEVANT_SOURCES))
             return
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
+        plan = self._plan(question, result.hits, history, answer_tokens)
+        text = yield from self._generate(
+            plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
+            should_stop=should_stop,
+        )  # fmt: skip
+        sources = [(hits_by_chunk[s.passage.chunk_id], s.passage.text) for s in plan.sources]
+        yield FinalEvent(self._verified(draft, text, sources))
+
+    def packed_prompt(
+        self, question: str, *, search_filter: SearchFilter | None = None
+    ) -> str | None:
+        """The prompt ``stream`` sends the LLM for a first question (None: refused before
+        the LLM). For benchmarks that compare the LLM path with plain llama.cpp."""
+        result = self.retriever.search(
+            question, k=self.settings.answer.sources, search_filter=search_filter
+        )
+        if not self._relevant(result):
+            return None
+        return self._plan(question, result.hits, (), self.settings.llm.max_tokens).prompt
+
+    def _relevant(self, result: SearchResult) -> bool:
+        best = result.best_dense_score
+        return (
+            bool(result.hits) and best is not None and best >= self.settings.retrieval.min_relevance
+        )
+
+    def _plan(
+        self,
+        question: str,
+        hits: Sequence[SearchHit],
+        history: Sequence[ChatMessage],
+        answer_tokens: int,
+    ) -> PromptPlan:
+        hits_by_chunk = {h.chunk_id: h for h in hits}
         passages = [
             SourcePassage(p.chunk_id, hit.title, hit.section, hit.page, p.text)
-            for p in self._expanded(result.hits)
+            for p in self._expanded(hits)
             if (hit := hits_by_chunk[p.chunk_id])
         ]
-        plan = plan_prompt(
+        return plan_prompt(
             question=question,
             passages=passages,
             history=history,
@@ -210,12 +251,6 @@ class Answerer:
             count_tokens=self.llm.count_tokens,
             render=self.llm.render,
         )
-        text = yield from self._generate(
-            plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
-            should_stop=should_stop,
-        )  # fmt: skip
-        sources = [(hits_by_chunk[s.passage.chunk_id], s.passage.text) for s in plan.sources]
-        yield FinalEvent(self._verified(draft, text, sources))
 
     def _expanded(self, hits: Sequence[SearchHit]) -> list[ExpandedPassage]:
         kb = self.retriever.kb

@@ -56,6 +56,8 @@ class LLM(Protocol):
 
     def yes_probability(self, prompt: str) -> float: ...
 
+    def cache_prefix(self, prefix: str) -> int: ...
+
     def stream(
         self,
         prompt: str,
@@ -105,6 +107,8 @@ class LlamaCppLLM:
         self._no_tokens = self._first_tokens("no")
         self._lock = threading.Lock()
         self.calls = 0
+        self._prefix_tokens: list[int] = []
+        self._prefix_state: Any = None
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         payload: Any = [{"role": m.role, "content": m.content} for m in messages]
@@ -113,6 +117,36 @@ class LlamaCppLLM:
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _prompt_tokens(self, text: str) -> list[int]:
+        """Tokens as ``create_completion`` makes them (BOS where the model wants one)."""
+        return list(self.llama.tokenize(text.encode("utf-8"), special=True))
+
+    def cache_prefix(self, prefix: str) -> int:
+        """Evaluate ``prefix`` (the instructions every answer prompt starts with) once and
+        keep its KV state: any later prompt that starts with it resumes from that state
+        instead of evaluating it again, even after a verification or condense call."""
+        tokens = self._prompt_tokens(prefix)
+        if not tokens or len(tokens) >= self.n_ctx // 2:
+            return 0
+        with self._lock:
+            self.llama.reset()
+            self.llama.eval(tokens)
+            self._prefix_state = self.llama.save_state()
+            self._prefix_tokens = tokens
+        return len(tokens)
+
+    def _resume_prefix(self, prompt: str) -> None:
+        """Put the cached prefix state back when ``prompt`` starts with it and the context
+        holds something else (llama.cpp itself reuses whatever prefix is still there)."""
+        size = len(self._prefix_tokens)
+        if self._prefix_state is None:
+            return
+        if self._prompt_tokens(prompt)[:size] != self._prefix_tokens:
+            return
+        if self.llama.n_tokens >= size and list(self.llama.input_ids[:size]) == self._prefix_tokens:
+            return
+        self.llama.load_state(self._prefix_state)
 
     def yes_probability(self, prompt: str) -> float:
         """P("yes") against P("no") as the next token after ``prompt``: one forward pass over
@@ -124,16 +158,12 @@ class LlamaCppLLM:
             raise ValueError(f"verification prompt of {len(tokens)} tokens exceeds n_ctx")
         with self._lock:
             self.calls += 1
-            # The answer prompt's cached prefix (instructions and example) is put back
-            # afterwards, so the next answer does not evaluate it again.
-            saved = self.llama.save_state()
-            try:
-                self.llama.reset()
-                self.llama.eval(tokens)
-                pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
-                logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
-            finally:
-                self.llama.load_state(saved)
+            # No state saved around this pass: the next answer resumes from the cached
+            # instructions prefix (cache_prefix), which is cheaper than saving the context.
+            self.llama.reset()
+            self.llama.eval(tokens)
+            pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+            logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
         yes = max(logits[t] for t in self._yes_tokens)
         no = max(logits[t] for t in self._no_tokens)
         return float(1.0 / (1.0 + np.exp(no - yes)))
@@ -167,6 +197,7 @@ class LlamaCppLLM:
         with self._lock:
             self.calls += 1
             started = time.perf_counter()
+            self._resume_prefix(prompt)
             first: float | None = None
             completion_tokens = 0
             pieces: Any = self.llama.create_completion(

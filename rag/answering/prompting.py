@@ -111,6 +111,18 @@ def trim_history(
     return kept
 
 
+def instructions_prefix(
+    render: Callable[[Sequence[ChatMessage]], str], system_prompt: str = SYSTEM_PROMPT
+) -> str:
+    """The rendered start that every answer prompt shares: the instructions, the worked
+    example and the opening of the next user turn. The LLM evaluates it once and keeps it."""
+    marker = "\ue000"  # a private-use character: never produced by a chat template
+    rendered = render(
+        [ChatMessage("system", system_prompt), *EXAMPLE_TURNS, ChatMessage("user", marker)]
+    )
+    return rendered[: rendered.index(marker)]
+
+
 def plan_prompt(
     *,
     question: str,

@@ -127,6 +127,7 @@ class Retriever:
         self, query_vector: np.ndarray, pool: int, where: WhereClause | None
     ) -> dict[int, float]:
         """chunk id -> cosine, best first; the filter is applied inside FAISS."""
+        self.kb.check_embedding_model(self.embedder)
         allowed = None
         if where is not None:
             with self.kb.read_session() as session:

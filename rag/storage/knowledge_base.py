@@ -88,6 +88,12 @@ class KnowledgeBase:
             return None
         return name, int(dim)
 
+    def check_embedding_model(self, embedder: Embedder) -> None:
+        """Refuse to search vectors of another model (or backend) with ``embedder``'s."""
+        stored = self.stored_embedding_model()
+        if stored is not None and stored != (embedder.name, embedder.dim):
+            raise EmbeddingModelMismatchError(*stored, embedder.name, embedder.dim)
+
     def ensure_embedding_model(self, embedder: Embedder) -> None:
         """Record the model on first use; refuse a different one afterwards."""
         with self.write_session.begin() as session:

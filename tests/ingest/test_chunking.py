@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.chunking import make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, Section
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder
 
 
 def document(*sections: Section) -> LoadedDocument:
@@ -15,10 +15,10 @@ def document(*sections: Section) -> LoadedDocument:
 
 
 def test_chunks_stay_within_a_section_and_point_into_the_text(
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> None:
     chunker = make_chunker(
-        chunk_tokens=40, chunk_overlap=8, max_seq_length=256, tokenizer=embedder.tokenizer
+        chunk_tokens=40, chunk_overlap=8, max_seq_length=256, tokens=embedder.tokens
     )
     long_body = " ".join(f"Sentence number {i} talks about spokes and rims." for i in range(30))
     doc = document(
@@ -35,9 +35,9 @@ def test_chunks_stay_within_a_section_and_point_into_the_text(
     assert [c.ordinal for c in chunks] == list(range(len(chunks)))
 
 
-def test_an_unbreakable_run_is_cut_by_tokens(embedder: SentenceTransformerEmbedder) -> None:
+def test_an_unbreakable_run_is_cut_by_tokens(embedder: Embedder) -> None:
     chunker = make_chunker(
-        chunk_tokens=20, chunk_overlap=0, max_seq_length=256, tokenizer=embedder.tokenizer
+        chunk_tokens=20, chunk_overlap=0, max_seq_length=256, tokens=embedder.tokens
     )
     run = "-".join(["spoke"] * 300)  # no space, newline or sentence end to split at
     doc = document(Section(run))
@@ -47,11 +47,11 @@ def test_an_unbreakable_run_is_cut_by_tokens(embedder: SentenceTransformerEmbedd
 
 
 def test_the_signature_changes_with_what_would_change_the_chunks(
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> None:
     def signature(tokens: int, model: str) -> str:
         chunker = make_chunker(
-            chunk_tokens=tokens, chunk_overlap=8, max_seq_length=256, tokenizer=embedder.tokenizer
+            chunk_tokens=tokens, chunk_overlap=8, max_seq_length=256, tokens=embedder.tokens
         )
         return pipeline_signature(chunker.config, model)
 

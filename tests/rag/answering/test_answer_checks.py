@@ -13,7 +13,7 @@ import pytest
 
 from rag.answering.answerer import REFUSAL_TEXT, Answerer
 from rag.answering.llm import ChatMessage, GenerationStats
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder
 from rag.retrieval.retriever import Retriever
 
 
@@ -36,6 +36,9 @@ class ScriptedLLM:
         assert "Proposed answer:" in prompt
         return self.yes
 
+    def cache_prefix(self, prefix: str) -> int:
+        return len(prefix.split())
+
     def stream(  # the LLM protocol's signature; the prompt does not change the script
         self, _prompt: str, *, max_tokens: int, should_stop: Callable[[], bool] | None = None,
         **_options: object,
@@ -49,18 +52,14 @@ class ScriptedLLM:
         yield GenerationStats(10, self.produced, 1.0, 1.0)
 
 
-def answerer(
-    retriever: Retriever, embedder: SentenceTransformerEmbedder, llm: ScriptedLLM
-) -> Answerer:
+def answerer(retriever: Retriever, embedder: Embedder, llm: ScriptedLLM) -> Answerer:
     return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=retriever.kb.settings)
 
 
 QUESTION = "What are the opening hours on Saturday?"
 
 
-def test_a_looping_generation_is_stopped_and_cut(
-    retriever: Retriever, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_a_looping_generation_is_stopped_and_cut(retriever: Retriever, embedder: Embedder) -> None:
     llm = ScriptedLLM(["Saturday from 10:00 to 16:00 [1]."] + [" Adjust the wheel."] * 300)
     answer = answerer(retriever, embedder, llm).ask(QUESTION, max_tokens=400)
     assert llm.produced < 60  # the guard stopped the stream long before the token limit
@@ -77,16 +76,14 @@ def test_a_looping_generation_is_stopped_and_cut(
     ],
 )
 def test_what_is_not_an_answer_is_refused_with_its_reason(
-    retriever: Retriever, embedder: SentenceTransformerEmbedder, said: list[str], reason: str
+    retriever: Retriever, embedder: Embedder, said: list[str], reason: str
 ) -> None:
     answer = answerer(retriever, embedder, ScriptedLLM(said)).ask(QUESTION)
     assert answer.refused and answer.refusal_reason == reason
     assert answer.answer == REFUSAL_TEXT and answer.citations == [] and not answer.grounded
 
 
-def test_the_verification_pass_decides(
-    retriever: Retriever, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_the_verification_pass_decides(retriever: Retriever, embedder: Embedder) -> None:
     said = ["Saturday from 10:00 to 16:00 [1]."]
     doubted = answerer(retriever, embedder, ScriptedLLM(said, yes=0.05)).ask(QUESTION)
     assert doubted.refused and doubted.refusal_reason == "unsupported"
@@ -97,7 +94,7 @@ def test_the_verification_pass_decides(
 
 
 def test_a_citation_moves_to_the_passage_that_holds_the_answer(
-    retriever: Retriever, embedder: SentenceTransformerEmbedder
+    retriever: Retriever, embedder: Embedder
 ) -> None:
     question = "How much do students pay for membership?"
     hits = retriever.search(question, k=4).hits

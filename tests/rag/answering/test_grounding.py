@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.answering.grounding import check_grounding, clean_citations, split_sentences
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder
 
 
 def test_markers_pointing_at_no_source_are_dropped() -> None:
@@ -20,7 +20,7 @@ def test_sentence_split_keeps_citations_with_their_sentence() -> None:
     ]
 
 
-def test_grounding_flags_the_unsupported_sentence(embedder: SentenceTransformerEmbedder) -> None:
+def test_grounding_flags_the_unsupported_sentence(embedder: Embedder) -> None:
     sources = [
         "The workshop is open on Saturday from 10:00 to 16:00.",
         "A yearly membership costs 40 euros.",
@@ -39,7 +39,7 @@ def test_grounding_flags_the_unsupported_sentence(embedder: SentenceTransformerE
 
 
 def test_citations_are_inferred_when_the_model_writes_none(
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> None:
     sources = ["Brake pads wear out and need replacing.", "A yearly membership costs 40 euros."]
     report = check_grounding(
@@ -64,7 +64,7 @@ def test_numbered_list_items_stay_whole() -> None:
 
 
 def test_wording_ties_a_figure_to_the_passage_that_states_it(
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> None:
     sources = [
         "Membership fees brought in 19,300 euros and refurbished bicycles 27,500 euros.",

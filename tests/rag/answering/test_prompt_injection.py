@@ -13,7 +13,7 @@ from rag.answering.prompting import (
     neutralize_control_tokens,
     plan_prompt,
 )
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder
 from rag.retrieval.retriever import Retriever
 from rag.storage.filters import SearchFilter
 from rag.storage.knowledge_base import KnowledgeBase
@@ -47,7 +47,7 @@ def test_control_tokens_in_sources_cannot_open_new_turns(llm: LlamaCppLLM) -> No
 def test_injected_document_cannot_reach_another_collection_or_fake_citations(
     kb: KnowledgeBase,
     ingestor: Ingestor,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     llm: LlamaCppLLM,
     tmp_path: Path,
 ) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ingest.ingestion import Ingestor
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.retrieval.langchain_adapter import HybridRetriever
 from rag.retrieval.retriever import Retriever, best_per_document
@@ -75,7 +75,7 @@ def two_collections(
 
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
 def test_filtered_search_returns_k_hits_from_the_filter_only(
-    two_collections: KnowledgeBase, embedder: SentenceTransformerEmbedder, mode: str
+    two_collections: KnowledgeBase, embedder: Embedder, mode: str
 ) -> None:
     retriever = Retriever(two_collections, embedder, two_collections.settings.retrieval)
     only_kitchen = SearchFilter(collections=("kitchen",))
@@ -90,7 +90,7 @@ def test_filtered_search_returns_k_hits_from_the_filter_only(
 
 
 def test_every_filter_kind_returns_exactly_the_matching_documents(
-    two_collections: KnowledgeBase, embedder: SentenceTransformerEmbedder
+    two_collections: KnowledgeBase, embedder: Embedder
 ) -> None:
     retriever = Retriever(two_collections, embedder, two_collections.settings.retrieval)
 
@@ -167,7 +167,7 @@ class ReversingReranker:
 
 
 def test_rerank_stage_reorders_candidates_when_configured(
-    sample_kb: KnowledgeBase, embedder: SentenceTransformerEmbedder
+    sample_kb: KnowledgeBase, embedder: Embedder
 ) -> None:
     plain = Retriever(sample_kb, embedder, sample_kb.settings.retrieval)
     reranker = ReversingReranker()

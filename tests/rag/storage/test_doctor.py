@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ingest.ingestion import Ingestor
-from rag.embedding import SentenceTransformerEmbedder
+from rag.embedding import Embedder
 from rag.storage.doctor import diagnose, repair
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import Chunk
@@ -27,9 +27,7 @@ def test_a_fresh_store_is_consistent(filled: KnowledgeBase) -> None:
     assert report.consistent and report.chunks == report.faiss_vectors > 0
 
 
-def test_damage_is_found_and_repaired(
-    filled: KnowledgeBase, embedder: SentenceTransformerEmbedder
-) -> None:
+def test_damage_is_found_and_repaired(filled: KnowledgeBase, embedder: Embedder) -> None:
     ids = sorted(filled.chunk_ids())
     filled.vectors().remove(ids[:2])  # FAISS lost vectors
     with filled.write_session.begin() as session:

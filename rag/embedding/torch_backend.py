@@ -1,47 +1,25 @@
-"""Text embedder interface and the sentence-transformers implementation."""
+"""The embedder on sentence-transformers (torch)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from rag.bundled import default_embedding_model_dir, use_offline_runtime
+from rag.bundled import use_offline_runtime
+from rag.embedding.base import FloatMatrix
 from rag.errors import ModelUnavailableError
-from rag.settings import EmbeddingSettings
+from rag.tokens import TokenCounter
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-DEFAULT_EMBEDDING_NAME = "all-MiniLM-L6-v2"
-
-# Rows of float32 vectors: what the embedder returns and the vector index stores.
-FloatMatrix = npt.NDArray[np.float32]
-
-
-class Embedder(Protocol):
-    name: str
-    dim: int
-    max_seq_length: int
-    texts_embedded: int
-
-    def encode(self, texts: Sequence[str]) -> FloatMatrix: ...
-
-    def count_tokens(self, text: str) -> int: ...
-
-    def tokenize(self, text: str) -> list[str]: ...
-
 
 class SentenceTransformerEmbedder:
-    """Normalized embeddings from a local sentence-transformers directory.
-
-    ``texts_embedded`` counts every text sent to the model: tests assert on it to prove
-    that unchanged content is never re-embedded.
-    """
+    """Normalized embeddings from a local sentence-transformers directory."""
 
     def __init__(self, model_dir: Path, *, name: str, batch_size: int, device: str) -> None:
         use_offline_runtime()
@@ -63,7 +41,7 @@ class SentenceTransformerEmbedder:
             raise ModelUnavailableError(f"cannot tell the embedding dimension of {model_dir}")
         self.dim = int(dim)
         self.max_seq_length = int(self.model.max_seq_length or 512)
-        self.tokenizer = self.model.tokenizer
+        self.tokens = TokenCounter.from_model_dir(model_dir)
         self.texts_embedded = 0
         self._lock = threading.Lock()
 
@@ -82,26 +60,5 @@ class SentenceTransformerEmbedder:
             self.texts_embedded += len(texts)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def tokenize(self, text: str) -> list[str]:
-        return list(self.tokenizer.tokenize(text))
-
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.tokenize(text))
-
-
-def embedding_model_name(settings: EmbeddingSettings) -> str:
-    if settings.model_name:
-        return settings.model_name
-    if settings.model_path is None:
-        return DEFAULT_EMBEDDING_NAME
-    return settings.model_path.resolve().name
-
-
-def load_embedder(settings: EmbeddingSettings) -> SentenceTransformerEmbedder:
-    model_dir = settings.model_path or default_embedding_model_dir()
-    return SentenceTransformerEmbedder(
-        model_dir,
-        name=embedding_model_name(settings),
-        batch_size=settings.batch_size,
-        device=settings.device,
-    )
+        return self.tokens.count(text)
