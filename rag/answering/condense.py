@@ -20,13 +20,15 @@ CONDENSE_INSTRUCTION = (
 )
 
 
+def leans_on_history(question: str) -> bool:
+    """A follow-up that needs the conversation: very short, or pointing back ("it", "and")."""
+    return len(content_words(question)) <= 2 or bool(_FOLLOW_UP_HINTS.search(question))
+
+
 def rule_based_condense(question: str, history: Sequence[ChatMessage]) -> str:
     """Append the previous user question's content words when the follow-up leans on it."""
     previous = next((m.content for m in reversed(history) if m.role == "user"), None)
-    if previous is None:
-        return question
-    short = len(content_words(question)) <= 2
-    if not (short or _FOLLOW_UP_HINTS.search(question)):
+    if previous is None or not leans_on_history(question):
         return question
     extra = [w for w in content_words(previous) if w not in content_words(question)]
     return f"{question.strip()} ({' '.join(extra)})" if extra else question
@@ -62,7 +64,8 @@ def llm_condense(
 def condense_question(
     question: str, history: Sequence[ChatMessage], llm: LLM | None, *, use_llm: bool = True
 ) -> str:
-    if not history:
+    # A question that stands on its own costs no LLM call (a rewrite took ~1-2 s here).
+    if not history or not leans_on_history(question):
         return question
     if use_llm and llm is not None:
         rewritten = llm_condense(question, history, llm)

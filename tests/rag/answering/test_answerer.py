@@ -74,6 +74,19 @@ def test_follow_up_is_condensed_using_history(rag_pipeline: Answerer) -> None:
     assert "15 euros" in hits[0].text and hits[0].chunk_id in answer.retrieved_chunk_ids
 
 
+def test_a_standalone_follow_up_costs_no_llm_call(llm: LlamaCppLLM) -> None:
+    history = [
+        ChatMessage("user", "How much does a yearly membership cost?"),
+        ChatMessage("assistant", "It costs 30 EUR [1]."),
+    ]
+    calls = llm.calls
+    question = "When is the workshop open on Saturday?"
+    assert condense_question(question, history, llm) == question
+    assert llm.calls == calls
+    condense_question("And for students?", history, llm)
+    assert llm.calls == calls + 1
+
+
 def test_rule_based_condense_adds_the_previous_topic() -> None:
     history = [ChatMessage("user", "How do I replace brake pads?")]
     assert "brake" in rule_based_condense("What about disc ones?", history)
