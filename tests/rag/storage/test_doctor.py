@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ingest.ingestion import Ingestor
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedding_model_name
+from rag.settings import EmbeddingSettings
 from rag.storage.doctor import diagnose, repair
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import Chunk
@@ -23,7 +24,7 @@ def filled(kb: KnowledgeBase, ingestor: Ingestor, sample_dir: Path) -> Knowledge
 
 
 def test_a_fresh_store_is_consistent(filled: KnowledgeBase) -> None:
-    report = diagnose(filled, configured_model="all-MiniLM-L6-v2")
+    report = diagnose(filled, configured_model=embedding_model_name(EmbeddingSettings()))
     assert report.consistent and report.chunks == report.faiss_vectors > 0
 
 
