@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from typing import Any
 from sample_questions import QUESTIONS, SAMPLE_DATA
 
 from api.resources import Resources
-from rag.answering.llm import GenerationStats, LlamaCppLLM
+from rag.answering.llm import ChatMessage, GenerationStats, LlamaCppLLM
 from rag.answering.prompting import instructions_prefix
 from rag.bundled import preset_model_path
 from rag.jsonl import read_jsonl_file
@@ -136,12 +138,52 @@ def sweep(path: Path, settings: LLMSettings, prompts: list[str], max_tokens: int
     ]
     results = []
     for config in configs:
-        llama = Llama(model_path=str(path), n_ctx=settings.n_ctx, verbose=False, **config)
-        rows = [timed_raw(llama, p, max_tokens, reset=True) for p in prompts]
-        results.append({"config": config, **summary(rows)})
-        print(json.dumps(results[-1]), flush=True)
-        del llama
+        results.append(_raw_config(Llama, path, settings, prompts, max_tokens, config))
+    # The same with one core kept busy by another process (a second client, an ingest).
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for config in configs[:1] + configs[2:3]:
+            row = _raw_config(Llama, path, settings, prompts, max_tokens, config)
+            results.append({**row, "one_core_busy": True})
+    finally:
+        hog.kill()
     return results
+
+
+def _raw_config(
+    llama_class: Any, path: Path, settings: LLMSettings, prompts: list[str], max_tokens: int,
+    config: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    llama = llama_class(model_path=str(path), n_ctx=settings.n_ctx, verbose=False, **config)
+    rows = [timed_raw(llama, p, max_tokens, reset=True) for p in prompts]
+    result = {"config": config, **summary(rows)}
+    print(json.dumps(result), flush=True)
+    del llama
+    return result
+
+
+def paths_without_llm(answerer: Any, llm: LlamaCppLLM) -> dict[str, Any]:
+    """The refusal path and the condense step: LLM calls and time each one costs."""
+    history = [
+        ChatMessage("user", "How much does a yearly membership cost?"),
+        ChatMessage("assistant", "A yearly membership costs 30 EUR [1]."),
+    ]
+    rows: dict[str, Any] = {}
+    cases = {
+        "off_topic_refusal": ("What is the capital of Mongolia?", ()),
+        "standalone_follow_up": ("When is the workshop open on Saturday?", history),
+        "pronoun_follow_up": ("And how much is it for students?", history),
+    }
+    for name, (question, turns) in cases.items():
+        calls = llm.calls
+        answer = answerer.ask(question, history=turns, max_tokens=48)
+        rows[name] = {
+            "llm_calls": llm.calls - calls,
+            "refused": answer.refused,
+            "condense_ms": answer.timings.get("condense_ms"),
+            "total_ms": answer.timings.get("total_ms"),
+        }
+    return rows
 
 
 def main() -> None:
@@ -150,6 +192,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=4, help="Per source (data/, SQuAD).")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--paths-only", action="store_true", help="Only the no-LLM paths.")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,6 +209,10 @@ def main() -> None:
         asked = QUESTIONS[: args.questions] + squad_questions
         prompts = [p for q in asked if (p := answerer.packed_prompt(q)) is not None]
         llm = resources.llm
+        if args.paths_only:
+            print(json.dumps(paths_without_llm(answerer, llm), indent=2))
+            resources.close()
+            return
         path = preset_model_path(args.preset, cache_dir=settings.llm.cache_dir)
 
         from llama_cpp import Llama

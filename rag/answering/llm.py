@@ -7,6 +7,7 @@ counted with the model's own tokenizer, so the packer's token budget is exact.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,6 +70,13 @@ class LLM(Protocol):
     ) -> Iterator[str | GenerationStats]: ...
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class LlamaCppLLM:
     """One llama.cpp context, used by one generation at a time (a lock serializes callers)."""
 
@@ -90,6 +98,9 @@ class LlamaCppLLM:
             model_path=str(path),
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
+            n_threads_batch=settings.n_threads_batch or usable_cores(),
+            n_batch=settings.n_batch,
+            flash_attn=settings.flash_attn,
             seed=settings.seed,
             verbose=False,
         )
