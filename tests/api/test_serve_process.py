@@ -25,7 +25,7 @@ def test_serve_answers_on_onnx_without_ever_loading_torch(sample_store: Settings
     environment = {
         **os.environ,
         "RAG_DATA_DIR": str(sample_store.data_dir),
-        "RAG_EMBEDDING__BACKEND": "onnx-int8",
+        "RAG_EMBEDDING__BACKEND": "onnx",
         "RAG_LLM__PRESET": "tiny",  # plumbing: which libraries load, not answer quality
     }
     server = subprocess.Popen(

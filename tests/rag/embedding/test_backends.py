@@ -124,7 +124,7 @@ def test_search_on_the_onnx_backend_never_imports_torch(sample_store: Settings) 
     environment = {
         **os.environ,
         "RAG_DATA_DIR": str(sample_store.data_dir),
-        "RAG_EMBEDDING__BACKEND": "onnx-int8",
+        "RAG_EMBEDDING__BACKEND": "onnx",
     }
     command = [sys.executable, "-X", "importtime", "-m", "api.cli", "search", "Saturday hours"]
     command += ["--k", "1", "--json"]
