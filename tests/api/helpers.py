@@ -42,13 +42,16 @@ def upload(client: TestClient, files: list[tuple[str, bytes]], collection: str |
 
 
 def parse_sse(text: str) -> list[tuple[str | None, str]]:
+    """(event, data) pairs; comment-only blocks (the keep-alive ``: ping`` a slow first token
+    brings) are not events, as in the SSE spec."""
     events = []
     for block in text.strip().split("\n\n"):
-        name, data = None, ""
+        name, data, fields = None, "", 0
         for line in block.splitlines():
             if line.startswith("event: "):
-                name = line[7:]
+                name, fields = line[7:], fields + 1
             elif line.startswith("data: "):
-                data = line[6:]
-        events.append((name, data))
+                data, fields = line[6:], fields + 1
+        if fields:
+            events.append((name, data))
     return events
