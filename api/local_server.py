@@ -7,8 +7,11 @@ clients, schema fuzzing); `rag serve` runs uvicorn in the foreground instead.
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -41,3 +44,27 @@ def serve_in_background(
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def wait_until_ready(
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    *,
+    path: str = "/readyz",
+    timeout: float = 120,
+) -> float:
+    """Poll ``path`` of a `rag serve` process until it answers 200; the seconds waited.
+    Raises when the process exits or ``timeout`` passes first."""
+    started = time.monotonic()
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"rag serve exited with {process.returncode} before it was ready")
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"rag serve at {base_url} was not ready within {timeout} s")
+        try:
+            with urllib.request.urlopen(base_url + path, timeout=5) as response:
+                if response.status == 200:
+                    return time.monotonic() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or 503 while loading
+        time.sleep(0.05)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from typing import Any
 
 import httpx
 from sample_questions import QUESTIONS, SAMPLE_DATA, SEARCH_QUERIES
+
+from api.local_server import free_port, wait_until_ready
 
 RAG = str(Path(sys.executable).with_name("rag"))
 FLOOR_SCRIPT = """
@@ -70,16 +71,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve_memory(env: dict[str, str], questions: int, searches: int) -> dict[str, Any]:
     port = free_port()
     env = {**env, "RAG_LLM__PRESET": "tiny", "RAG_LLM__MAX_TOKENS": "32"}
-    started = time.perf_counter()
     server = subprocess.Popen(
         [RAG, "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -89,15 +83,8 @@ def serve_memory(env: dict[str, str], questions: int, searches: int) -> dict[str
     base = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {}
     try:
+        result["time_to_ready_s"] = round(wait_until_ready(base, server), 2)
         with httpx.Client(base_url=base, timeout=120) as client:
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-            result["time_to_ready_s"] = round(time.perf_counter() - started, 2)
             result["rss_idle_mb"] = rss_mb(server.pid)
             client.post("/v1/search", json={"query": SEARCH_QUERIES[0]}).raise_for_status()
             result["rss_after_first_search_mb"] = rss_mb(server.pid)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from api.local_server import free_port
+from api.local_server import free_port, wait_until_ready
 from rag.settings import Settings
 
 RAG = str(Path(sys.executable).with_name("rag"))
@@ -35,17 +34,9 @@ def test_serve_answers_on_onnx_without_ever_loading_torch(sample_store: Settings
         stderr=subprocess.DEVNULL,
     )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                assert server.poll() is None, "rag serve exited"
-                assert time.monotonic() < deadline, "rag serve never became ready"
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(base_url, server)  # raises if it exits or never becomes ready
+        with httpx.Client(base_url=base_url, timeout=120) as client:
             found = client.post("/v1/search", json={"query": "Saturday opening hours", "k": 1})
             assert found.status_code == 200 and found.json()["hits"]
             asked = client.post("/v1/ask", json={"question": "When is it open on Saturday?"})
