@@ -22,11 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from raw_llama import timed_raw
 from sample_questions import QUESTIONS, SAMPLE_DATA
 
 from api.resources import Resources
@@ -52,41 +52,6 @@ def squad_slice(folder: Path, paragraphs: int, questions: int) -> tuple[Path, li
         if row.value["doc_id"] in kept and len(asked) < questions:
             asked.append(row.value["question"])
     return corpus, asked
-
-
-def timed_raw(llama: Any, prompt: str, max_tokens: int, *, reset: bool) -> dict[str, float]:
-    if reset:
-        llama.reset()
-    prompt_tokens = len(llama.tokenize(prompt.encode("utf-8"), special=True))
-    reused = 0 if reset else _shared_prefix(llama, prompt)
-    started = time.perf_counter()
-    first = None
-    count = 0
-    for _ in llama.create_completion(prompt, max_tokens=max_tokens, temperature=0, stream=True):
-        first = first or time.perf_counter()
-        count += 1
-    ended = time.perf_counter()
-    return _row(started, first or ended, ended, count, prompt_tokens - reused)
-
-
-def _shared_prefix(llama: Any, prompt: str) -> int:
-    tokens = llama.tokenize(prompt.encode("utf-8"), special=True)
-    shared = 0
-    for held, wanted in zip(llama.input_ids[: llama.n_tokens], tokens, strict=False):
-        if held != wanted:
-            break
-        shared += 1
-    return shared
-
-
-def _row(started: float, first: float, ended: float, count: int, evaluated: int) -> dict:
-    ttft = first - started
-    return {
-        "ttft_s": ttft,
-        "tokens_per_s": (count - 1) / (ended - first) if count > 1 and ended > first else 0.0,
-        "prompt_tokens_per_s": evaluated / ttft if ttft > 0 else 0.0,
-        "evaluated_prompt_tokens": evaluated,
-    }
 
 
 def timed_pipeline(llm: LlamaCppLLM, prompt: str, max_tokens: int, *, cold: bool) -> dict:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raw_llama import timed_raw
 from sample_questions import QUESTIONS, SAMPLE_DATA
 
 from api.resources import Resources
@@ -35,19 +36,10 @@ def raw_llama(path: Path, settings: LLMSettings, prompts: list[str], max_tokens:
     llama = Llama(
         model_path=str(path), n_ctx=settings.n_ctx, n_threads=settings.n_threads, verbose=False
     )
-    ttft, rates = [], []
-    for prompt in prompts:
-        llama.reset()  # no prefix reuse: each prompt is measured cold, as in the pipeline
-        started = time.perf_counter()
-        first = None
-        count = 0
-        for _ in llama.create_completion(prompt, max_tokens=max_tokens, temperature=0, stream=True):
-            first = first or time.perf_counter()
-            count += 1
-        ended = time.perf_counter()
-        ttft.append((first or ended) - started)
-        if count > 1 and first is not None:
-            rates.append((count - 1) / (ended - first))
+    # reset: no prefix reuse, each prompt is measured cold, as in the pipeline
+    rows = [timed_raw(llama, prompt, max_tokens, reset=True) for prompt in prompts]
+    ttft = [row["ttft_s"] for row in rows]
+    rates = [row["tokens_per_s"] for row in rows if row["generated_tokens"] > 1]
     return {
         "ttft_p50_s": round(percentile(ttft, 50), 2),
         "tokens_per_s_p50": round(percentile(rates, 50), 1),
