@@ -154,7 +154,7 @@ class Answerer:
         self.embedder = embedder
         self.settings = settings
         # Evaluated once here, so no answer pays for the instructions again.
-        self.prefix_tokens = llm.cache_prefix(instructions_prefix(llm.render))
+        llm.cache_prefix(instructions_prefix(llm.render))
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """The whole answer: ``stream`` consumed, so both paths cite the same way."""
