@@ -231,6 +231,23 @@ class ApiSettings(BaseModel):
         return self
 
 
+class StoreSettings(BaseModel):
+    """How API processes sharing one database keep their FAISS caches current."""
+
+    change_log_generations: int = Field(
+        default=10_000,
+        ge=1,
+        description="Generations of chunk changes kept in SQL; a FAISS cache further behind "
+        "is rebuilt instead of patched.",
+    )
+    job_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A running job whose process has not renewed its lease for this long is "
+        "taken over by another process.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -244,11 +261,13 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; default is a SQLite file inside data_dir.",
+        description="SQLAlchemy URL: a SQLite file inside data_dir by default, or "
+        "postgresql+psycopg://USER@HOST:PORT/DB for a store shared by several API processes.",
     )
     default_collection: str = Field(
         default="default", description="Collection used when none is named."
     )
+    store: StoreSettings = Field(default_factory=StoreSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)

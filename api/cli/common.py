@@ -51,9 +51,11 @@ class CliContext:
     """Options given before the sub-command."""
 
     data_dir: Path | None = None
+    database_url: str | None = None
 
     def settings(self) -> Settings:
-        return Settings(data_dir=self.data_dir) if self.data_dir is not None else Settings()
+        given: dict[str, Any] = {"data_dir": self.data_dir, "database_url": self.database_url}
+        return Settings(**{k: v for k, v in given.items() if v is not None})
 
 
 context = CliContext()

@@ -27,8 +27,18 @@ def main_options(
             "--data-dir", help="Data directory (overrides RAG_DATA_DIR).", show_default=False
         ),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://USER@HOST/DB "
+            "(overrides RAG_DATABASE_URL; default: a SQLite file in the data directory).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     context.data_dir = data_dir
+    context.database_url = database_url
 
 
 for command in (

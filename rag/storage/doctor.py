@@ -104,7 +104,11 @@ def repair(kb: KnowledgeBase, report: DoctorReport, *, embedder: Embedder | None
     if report.orphan_chunks:
         with kb.write_session.begin() as session:
             session.execute(delete(Chunk).where(Chunk.id.in_(report.orphan_chunks)))
-            store.bump_generation(session)
+            store.commit_changes(
+                session,
+                removed=report.orphan_chunks,
+                retain=kb.settings.store.change_log_generations,
+            )
         done.append(f"deleted {len(report.orphan_chunks)} orphan chunks")
     broken = sorted(set(report.bad_embeddings) | set(report.foreign_model_chunks))
     if broken and embedder is not None:

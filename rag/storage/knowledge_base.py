@@ -1,8 +1,10 @@
 """The knowledge base: SQL store (source of truth) + FTS (same transactions) + FAISS (derived).
 
-Every write goes: one SQL transaction (documents, chunks, FTS via triggers, generation bump),
-then the in-memory FAISS patch, then an atomic save. A crash between those steps leaves a
-FAISS file with an older generation, which the next open detects and rebuilds from SQL.
+Every write goes: one SQL transaction (documents, chunks, FTS, generation bump, and the
+chunk ids it added and removed in the change log), then the in-memory FAISS patch, then an
+atomic save. A FAISS cache behind the database (a crash between those steps, or another
+process wrote) is caught up from the change log, or rebuilt from SQL when the log no longer
+reaches back that far.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rag.storage import store
 from rag.storage.lexical import LexicalIndex, lexical_index_for
 from rag.storage.models import Chunk, Collection, Document, DocumentStatus
 from rag.storage.records import DocumentRecord
+from rag.storage.schema import upgrade_schema
 from rag.storage.vector_index import FaissIndex
 
 log = logging.getLogger(__name__)
@@ -63,10 +66,10 @@ class KnowledgeBase:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = store.make_engine(settings.resolved_database_url)
-        store.create_schema(self.engine)
+        upgrade_schema(self.engine)
         self.lexical: LexicalIndex = lexical_index_for(self.engine)
-        self.lexical.install(self.engine)
         self.read_session: sessionmaker[Session] = store.make_session_factory(self.engine)
+        self.snapshot_session = store.make_snapshot_session_factory(self.engine)
         self.write_session: sessionmaker[Session] = store.make_session_factory(
             self.engine, write=True
         )
@@ -74,6 +77,7 @@ class KnowledgeBase:
         self._vectors_generation = -1
         self._vectors_lock = threading.RLock()
         self.rebuild_count = 0
+        self.catch_up_count = 0
 
     def close(self) -> None:
         self.engine.dispose()
@@ -135,9 +139,17 @@ class KnowledgeBase:
                     )
             store.set_state(session, key=store.EMBEDDING_MODEL_KEY, value=embedder.name)
             store.set_state(session, key=store.EMBEDDING_DIM_KEY, value=str(embedder.dim))
-            store.bump_generation(session)
+            ids = [int(r[0]) for r in rows]
+            if chunk_ids is None:  # every vector changed: other processes rebuild
+                store.commit_changes(session, retain=self._retain, log_covers=False)
+            else:
+                store.commit_changes(session, added=ids, removed=ids, retain=self._retain)
         self.rebuild_vectors()
         return len(rows)
+
+    @property
+    def _retain(self) -> int:
+        return self.settings.store.change_log_generations
 
     # --- the FAISS cache ----------------------------------------------------------------
 
@@ -146,58 +158,76 @@ class KnowledgeBase:
             return store.current_generation(session)
 
     def vectors(self) -> FaissIndex:
-        """The FAISS index, current with the DB: loaded from disk or rebuilt from SQL."""
-        with self._vectors_lock:
-            with self.read_session() as session:
-                db_generation = store.current_generation(session)
-                dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
-            dim = int(dim_value) if dim_value is not None else None
-            cached = self._vectors
-            if (
-                cached is not None
-                and self._vectors_generation == db_generation
-                and (dim is None or cached.dim == dim)
-            ):
-                return cached
-            loaded = FaissIndex.load(self.settings.faiss_path)
-            if loaded is not None and loaded[1] == db_generation and loaded[0].dim == dim:
-                self._vectors, self._vectors_generation = loaded
-                return loaded[0]
-            reason = "missing or unreadable" if loaded is None else "stale"
-            log.info("FAISS file is %s; rebuilding from the database", reason)
-            self._vectors, self._vectors_generation = self._rebuild_from_sql()
-            if dim is not None:  # an index of unknown width is not worth a file
-                self.save_vectors()
-            return self._vectors
+        """The FAISS index, current with the DB: loaded from disk or kept in memory, caught
+        up from the change log, or rebuilt from SQL."""
+        with self._vectors_lock, self.snapshot_session() as session:
+            return self._sync_vectors(session)
 
-    def _rebuild_from_sql(self) -> tuple[FaissIndex, int]:
-        self.rebuild_count += 1
-        with self.read_session() as session:
-            generation = store.current_generation(session)
-            dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
-            dim = int(dim_value) if dim_value is not None else 0
-            index = FaissIndex(dim or 1)
-            ids: list[int] = []
-            blobs: list[bytes] = []
-            result = session.execute(
-                select(Chunk.id, Chunk.embedding)
-                .order_by(Chunk.id)
-                .execution_options(yield_per=4096)
+    def _sync_vectors(self, session: Session) -> FaissIndex:
+        """Bring the cache to the generation ``session`` sees (caller holds the lock)."""
+        db_generation = store.current_generation(session)
+        dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+        dim = int(dim_value) if dim_value is not None else None
+        if self._vectors is None or (dim is not None and self._vectors.dim != dim):
+            loaded = FaissIndex.load(self.settings.faiss_path)
+            if loaded is not None and loaded[0].dim == dim and loaded[1] <= db_generation:
+                self._vectors, self._vectors_generation = loaded
+            else:
+                self._vectors, self._vectors_generation = None, -1
+        cached = self._vectors
+        if cached is not None and self._vectors_generation == db_generation:
+            return cached
+        if cached is not None and dim is not None and self._vectors_generation < db_generation:
+            changed = store.changed_chunk_ids(
+                session, after=self._vectors_generation, upto=db_generation
             )
-            for chunk_id, blob in result:
-                ids.append(int(chunk_id))
-                blobs.append(blob)
-                if len(ids) >= 4096:
-                    index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
-                    ids, blobs = [], []
-            if ids:
+            if changed is not None:
+                self._catch_up(session, cached, changed, dim)
+                self._vectors_generation = db_generation
+                return cached
+        log.info("FAISS cache is missing or too far behind; rebuilding from the database")
+        self._vectors, self._vectors_generation = self._rebuild_from_sql(session)
+        if dim is not None:  # an index of unknown width is not worth a file
+            self.save_vectors()
+        return self._vectors
+
+    def _catch_up(self, session: Session, index: FaissIndex, changed: set[int], dim: int) -> None:
+        """Apply logged changes: drop every touched id, re-add those that exist now (their
+        current vectors). Idempotent, so a change applied twice is harmless."""
+        self.catch_up_count += 1
+        index.remove(changed)
+        wanted = sorted(changed)
+        for start in range(0, len(wanted), 4096):
+            rows = store.chunk_embeddings(session, chunk_ids=wanted[start : start + 4096])
+            if rows:
+                ids = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
+                index.add(ids, vectors_from_bytes(list(rows.values()), dim))
+
+    def _rebuild_from_sql(self, session: Session) -> tuple[FaissIndex, int]:
+        self.rebuild_count += 1
+        generation = store.current_generation(session)
+        dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
+        dim = int(dim_value) if dim_value is not None else 0
+        index = FaissIndex(dim or 1)
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        result = session.execute(
+            select(Chunk.id, Chunk.embedding).order_by(Chunk.id).execution_options(yield_per=4096)
+        )
+        for chunk_id, blob in result:
+            ids.append(int(chunk_id))
+            blobs.append(blob)
+            if len(ids) >= 4096:
                 index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
+                ids, blobs = [], []
+        if ids:
+            index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
         return index, generation
 
     def rebuild_vectors(self) -> FaissIndex:
         """Drop the cache and rebuild FAISS from the embeddings in SQL, then save it."""
-        with self._vectors_lock:
-            self._vectors, self._vectors_generation = self._rebuild_from_sql()
+        with self._vectors_lock, self.snapshot_session() as session:
+            self._vectors, self._vectors_generation = self._rebuild_from_sql(session)
             self.save_vectors()
             return self._vectors
 
@@ -216,10 +246,8 @@ class KnowledgeBase:
     ) -> None:
         with self._vectors_lock:
             if self._vectors is None or self._vectors_generation != generation - 1:
-                # Somebody else wrote in between, or nothing is loaded: let the next
-                # access load or rebuild a consistent index.
-                self._vectors = None
-                self._vectors_generation = -1
+                # Another process (or thread) wrote in between, or nothing is loaded: the
+                # next access catches up from the change log.
                 return
             self._vectors.remove(removed)
             if added_vectors is not None and len(added_ids):
@@ -278,8 +306,10 @@ class KnowledgeBase:
                     added_vectors.append(embedding)
             session.add_all(added_chunks)
             session.flush()
-            generation = store.bump_generation(session)
             added_ids = [c.id for c in added_chunks]
+            generation = store.commit_changes(
+                session, added=added_ids, removed=removed, retain=self._retain
+            )
         dim = self._dim()
         self._apply_to_vectors(
             generation=generation,
@@ -313,7 +343,7 @@ class KnowledgeBase:
             removed = store.chunk_ids_of(session, document_ids=existing)
             session.execute(delete(Chunk).where(Chunk.document_id.in_(existing)))
             session.execute(delete(Document).where(Document.id.in_(existing)))
-            generation = store.bump_generation(session)
+            generation = store.commit_changes(session, removed=removed, retain=self._retain)
         self._apply_to_vectors(
             generation=generation, removed=removed, added_ids=[], added_vectors=None
         )

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2.0 models: the database is the source of truth.
 
-Nothing here is SQLite-specific; the SQLite full-text index lives in ``rag/lexical.py``.
+Nothing here is dialect-specific: each dialect's full-text index is created by the migrations
+(``rag/storage/migrations``) and queried in ``rag/storage/lexical.py``.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ class Job(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # What is needed to resume the job after a restart (stored upload paths, options).
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The process that runs the job and when it last said so: a job whose owner stopped
+    # renewing its lease is taken over by another process.
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -143,6 +148,18 @@ class StoreState(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(1024))
+
+
+class ChunkChange(Base):
+    """Which chunk ids a generation added or removed: an API process whose FAISS cache is
+    at generation g applies the rows of the generations after g instead of rebuilding."""
+
+    __tablename__ = "chunk_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, index=True)
+    chunk_id: Mapped[int] = mapped_column(Integer)
+    added: Mapped[bool] = mapped_column()
 
 
 class ApiKey(Base):

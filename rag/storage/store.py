@@ -12,8 +12,10 @@ from sqlalchemy import (
     String,
     cast,
     create_engine,
+    delete,
     event,
     func,
+    insert,
     select,
     update,
 )
@@ -21,9 +23,12 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from rag.errors import ConflictError, NotFoundError
-from rag.storage.models import Base, Chunk, Collection, Document, StoreState
+from rag.storage.models import Chunk, ChunkChange, Collection, Document, StoreState
 
 GENERATION_KEY = "generation"
+# Generations at or above the floor can be caught up from the change log; an older FAISS
+# cache is rebuilt from the embeddings.
+CHANGE_LOG_FLOOR_KEY = "change_log_floor"
 EMBEDDING_MODEL_KEY = "embedding_model"
 EMBEDDING_DIM_KEY = "embedding_dim"
 WRITE_OPTION = "rag_write_transaction"
@@ -70,8 +75,13 @@ def make_session_factory(engine: Engine, *, write: bool = False) -> sessionmaker
     return sessionmaker(bind, expire_on_commit=False)
 
 
-def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
+def make_snapshot_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Read sessions whose statements all see one snapshot (several reads that must agree:
+    the generation, the chunk count and the change log). SQLite's read transaction already
+    is one under WAL; PostgreSQL's default READ COMMITTED is not."""
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 # --- store state ------------------------------------------------------------------------
@@ -107,6 +117,50 @@ def bump_generation(session: Session) -> int:
         session.flush()
         return 1
     return current_generation(session)
+
+
+def commit_changes(
+    session: Session,
+    *,
+    added: Sequence[int] = (),
+    removed: Sequence[int] = (),
+    retain: int,
+    log_covers: bool = True,
+) -> int:
+    """Bump the generation and log which chunk ids it added and removed, in the caller's
+    transaction; forget generations older than ``retain``. ``log_covers=False`` (a change
+    too large to replay, e.g. every vector re-embedded) moves the floor past it instead."""
+    generation = bump_generation(session)
+    if log_covers:
+        rows = [{"generation": generation, "chunk_id": i, "added": False} for i in removed]
+        rows += [{"generation": generation, "chunk_id": i, "added": True} for i in added]
+        if rows:
+            session.execute(insert(ChunkChange), rows)
+        floor = max(change_log_floor(session), generation - retain)
+    else:
+        floor = generation
+    session.execute(delete(ChunkChange).where(ChunkChange.generation <= floor))
+    set_state(session, key=CHANGE_LOG_FLOOR_KEY, value=str(floor))
+    return generation
+
+
+def change_log_floor(session: Session) -> int:
+    value = get_state(session, key=CHANGE_LOG_FLOOR_KEY)
+    return int(value) if value is not None else 0
+
+
+def changed_chunk_ids(session: Session, *, after: int, upto: int) -> set[int] | None:
+    """Every chunk id added or removed by generations ``after+1 .. upto``; None when the log
+    no longer reaches back to ``after``."""
+    if after < change_log_floor(session):
+        return None
+    return set(
+        session.scalars(
+            select(ChunkChange.chunk_id)
+            .where(ChunkChange.generation > after, ChunkChange.generation <= upto)
+            .distinct()
+        )
+    )
 
 
 # --- collections --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from rag.settings import EmbeddingSettings
 from rag.storage.doctor import diagnose, repair
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import Chunk
+from tests.stores import cli_args
 
 
 @pytest.fixture
@@ -28,26 +29,44 @@ def test_a_fresh_store_is_consistent(filled: KnowledgeBase) -> None:
     assert report.consistent and report.chunks == report.faiss_vectors > 0
 
 
-def test_damage_is_found_and_repaired(filled: KnowledgeBase, embedder: Embedder) -> None:
-    ids = sorted(filled.chunk_ids())
-    filled.vectors().remove(ids[:2])  # FAISS lost vectors
-    with filled.write_session.begin() as session:
-        # The FTS index lost a row, one embedding is truncated, one chunk lost its document.
+def drop_from_full_text_index(kb: KnowledgeBase, chunk_id: int) -> None:
+    """Damage only SQLite can suffer: its FTS5 table is a separate table (PostgreSQL's
+    tsvector is a generated column of the chunk row)."""
+    with kb.write_session.begin() as session:
         session.execute(
             text("INSERT INTO chunks_fts(chunks_fts, rowid, text) SELECT 'delete', id, text "
-                 "FROM chunks WHERE id = :id"), {"id": ids[3]},
+                 "FROM chunks WHERE id = :id"), {"id": chunk_id},
         )  # fmt: skip
+
+
+def orphan(kb: KnowledgeBase, chunk_id: int) -> None:
+    """Point a chunk at a missing document behind the foreign key's back."""
+    if kb.engine.dialect.name == "sqlite":
+        raw = kb.engine.raw_connection()  # PRAGMA is a no-op inside a transaction
+        try:
+            raw.execute("PRAGMA foreign_keys=OFF")
+            raw.execute("UPDATE chunks SET document_id = 999999 WHERE id = ?", (chunk_id,))
+            raw.commit()
+        finally:
+            raw.close()
+        return
+    with kb.engine.begin() as conn:  # the test server's user may skip FK triggers
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.execute(update(Chunk).where(Chunk.id == chunk_id).values(document_id=999999))
+
+
+def test_damage_is_found_and_repaired(filled: KnowledgeBase, embedder: Embedder) -> None:
+    ids = sorted(filled.chunk_ids())
+    sqlite = filled.engine.dialect.name == "sqlite"
+    filled.vectors().remove(ids[:2])  # FAISS lost vectors
+    if sqlite:
+        drop_from_full_text_index(filled, ids[3])
+    with filled.write_session.begin() as session:  # one embedding is truncated
         session.execute(update(Chunk).where(Chunk.id == ids[4]).values(embedding=b"\x00" * 8))
-    raw = filled.engine.raw_connection()
-    try:
-        raw.execute("PRAGMA foreign_keys=OFF")
-        raw.execute("UPDATE chunks SET document_id = 999999 WHERE id = ?", (ids[5],))
-        raw.commit()
-    finally:
-        raw.close()
+    orphan(filled, ids[5])
     report = diagnose(filled)
     assert not report.consistent
-    assert report.missing_from_fts == [ids[3]]
+    assert report.missing_from_fts == ([ids[3]] if sqlite else [])
     assert report.bad_embeddings == [ids[4]]
     assert report.orphan_chunks == [ids[5]]
     fixed = repair(filled, report, embedder=embedder)
@@ -61,16 +80,12 @@ def test_damage_is_found_and_repaired(filled: KnowledgeBase, embedder: Embedder)
 
 def test_doctor_cli_exit_codes(filled: KnowledgeBase) -> None:
     runner = CliRunner()
-    base = ["--data-dir", str(filled.settings.data_dir)]
+    base = cli_args(filled.settings)
     ok = runner.invoke(app, [*base, "doctor", "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["consistent"]
-    with filled.write_session.begin() as session:
-        session.execute(
-            text("INSERT INTO chunks_fts(chunks_fts, rowid, text) SELECT 'delete', id, text "
-                 "FROM chunks WHERE id = (SELECT min(id) FROM chunks)")
-        )  # fmt: skip
+    orphan(filled, min(filled.chunk_ids()))
     broken = runner.invoke(app, [*base, "doctor", "--json"])
-    assert broken.exit_code == 1 and json.loads(broken.stdout)["missing_from_fts"] == 1
+    assert broken.exit_code == 1 and json.loads(broken.stdout)["orphan_chunks"] == 1
     fixed = runner.invoke(app, [*base, "doctor", "--repair", "--json"])
     assert fixed.exit_code == 0, fixed.stdout
     assert runner.invoke(app, [*base, "doctor"]).exit_code == 0
