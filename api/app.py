@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
 
         jobs = JobRunner(resources, answering, on_ingested=count_ingested)
         app.state.rag = AppState(settings, resources, metrics, gate, answering, jobs)
-        jobs.resume_interrupted()
+        jobs.start()
         try:
             yield
         finally:

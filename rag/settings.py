@@ -232,13 +232,29 @@ class ApiSettings(BaseModel):
 
 
 class StoreSettings(BaseModel):
-    """How API processes sharing one database keep their FAISS caches current."""
+    """The FAISS cache: its kind by size, and how API processes sharing one database keep
+    theirs current (change log) and share background jobs (leases)."""
 
     change_log_generations: int = Field(
         default=10_000,
         ge=1,
         description="Generations of chunk changes kept in SQL; a FAISS cache further behind "
         "is rebuilt instead of patched.",
+    )
+    approximate_above: int = Field(
+        default=200_000,
+        ge=1,
+        description="Above this many chunks the FAISS cache is an approximate index (IVF over "
+        "4-bit scalar-quantized vectors, candidates re-scored with the stored vectors); exact "
+        "flat search below half of it.",
+    )
+    approximate_probes: int = Field(
+        default=32, ge=1, description="Inverted lists scanned per approximate search."
+    )
+    approximate_candidates: int = Field(
+        default=200,
+        ge=1,
+        description="Candidates per approximate search re-scored with the exact vectors.",
     )
     job_lease_s: float = Field(
         default=30.0,

@@ -81,11 +81,15 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """The test's database on its backend (None: SQLite in the data dir)."""
+    return database_url_for(backend, request)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
     return Settings(  # type: ignore[call-arg]
-        data_dir=tmp_path / "store",
-        database_url=database_url_for(backend, request),
-        _env_file=None,
+        data_dir=tmp_path / "store", database_url=database_url, _env_file=None
     )
 
 

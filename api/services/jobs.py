@@ -1,9 +1,11 @@
 """Background jobs (ingestion of uploads or server paths, batch Q&A) with their state in the
 DB. The runner owns the job rows; the library it calls only reports progress.
 
-One worker thread runs jobs in order. On start-up every job left pending or running by a
-previous process is resumed: ingestion is idempotent and batch items already answered are
-skipped, so resuming never duplicates work or results.
+One worker thread runs jobs in order. Each job is leased to the process that runs it
+(``rag.storage.jobs``): a keeper thread renews the leases of this process's jobs and, on
+start-up and then every few seconds, claims jobs whose owner stopped (another API process
+that was killed, or this one before a restart) and resumes them: ingestion is idempotent and
+batch items already answered are skipped, so resuming never duplicates work or results.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -75,6 +78,11 @@ class JobRunner:
         self.on_ingested = on_ingested
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-jobs")
         self._stopping = threading.Event()
+        self.owner = job_rows.owner_id(uuid.uuid4().hex[:8])
+        self._lease_s = resources.settings.store.job_lease_s
+        self._active: set[int] = set()  # queued or running here, leases to renew
+        self._active_lock = threading.Lock()
+        self._keeper = threading.Thread(target=self._keep_leases, name="rag-job-leases")
 
     # --- submitting -------------------------------------------------------------------------
 
@@ -82,8 +90,9 @@ class JobRunner:
         """``params``: ``{"files": [{path, name, source}]}`` or ``{"paths": [...], "prune"}``."""
         with self.resources.kb.write_session.begin() as session:
             job_id = job_rows.create_job(
-                session, kind=JobKind.INGEST, collection=collection, total=total, params=params
-            ).id
+                session, kind=JobKind.INGEST, collection=collection, total=total, params=params,
+                owner=self.owner,
+            ).id  # fmt: skip
         self._submit(job_id)
         return job_id
 
@@ -98,7 +107,7 @@ class JobRunner:
         with self.resources.kb.write_session.begin() as session:
             job = job_rows.create_job(
                 session, kind=JobKind.BATCH, collection=collection or "", total=len(rows),
-                params={"collections": list(scope), "max_tokens": max_tokens},
+                params={"collections": list(scope), "max_tokens": max_tokens}, owner=self.owner,
             )  # fmt: skip
             job_rows.add_batch_items(
                 session, job_id=job.id, rows=[(r.id, r.question) for r in rows]
@@ -108,27 +117,64 @@ class JobRunner:
         return job_id
 
     def _submit(self, job_id: int) -> None:
+        with self._active_lock:
+            if job_id in self._active:
+                return
+            self._active.add(job_id)
         self._executor.submit(self._run, job_id)
 
+    def start(self) -> list[int]:
+        """Resume what stopped processes left behind, then keep leases and watch for more."""
+        resumed = self.resume_interrupted()
+        self._keeper.start()
+        return resumed
+
     def resume_interrupted(self) -> list[int]:
+        """Queue every unfinished job no live process holds (the claim happens when it
+        runs, so two processes queueing the same job still run it once)."""
         with self.resources.kb.read_session() as session:
-            ids = job_rows.unfinished_job_ids(session)
+            ids = job_rows.claimable_job_ids(session, owner=self.owner, lease_s=self._lease_s)
         for job_id in ids:
             log.info("resuming interrupted job %s", job_id)
             self._submit(job_id)
         return ids
 
+    def _keep_leases(self) -> None:
+        while not self._stopping.wait(self._lease_s / 3):
+            try:
+                with self._active_lock:
+                    active = sorted(self._active)
+                with self.resources.kb.write_session.begin() as session:
+                    job_rows.renew_leases(session, owner=self.owner, job_ids=active)
+                self.resume_interrupted()
+            except Exception:  # a database hiccup must not end the keeper
+                log.exception("renewing job leases failed")
+
     def shutdown(self) -> None:
         self._stopping.set()
+        if self._keeper.is_alive():
+            self._keeper.join()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        with self.resources.kb.write_session.begin() as session:
+            job_rows.release_leases(session, owner=self.owner)
 
     # --- running ----------------------------------------------------------------------------
 
     def _run(self, job_id: int) -> None:
+        try:
+            self._run_claimed(job_id)
+        finally:
+            with self._active_lock:
+                self._active.discard(job_id)
+
+    def _run_claimed(self, job_id: int) -> None:
         with self.resources.kb.write_session.begin() as session:
-            job = job_rows.get_job(session, job_id=job_id)
+            job = job_rows.claim_job(
+                session, job_id=job_id, owner=self.owner, lease_s=self._lease_s
+            )
+            if job is None:  # finished meanwhile, or another process holds it
+                return
             kind, params, collection = job.kind, dict(job.params), job.collection
-            job.status = JobStatus.RUNNING
         try:
             if kind is JobKind.INGEST:
                 self._run_ingest(job_id, params, collection)

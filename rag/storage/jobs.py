@@ -1,15 +1,47 @@
-"""Job rows and batch items: every query the job runner and the batch endpoints need."""
+"""Job rows and batch items: every query the job runner and the batch endpoints need.
+
+Several API processes may share one store. A job is run by the process that holds its lease
+(``owner`` + ``heartbeat_at``); claiming takes the row with ``SELECT ... FOR UPDATE SKIP
+LOCKED`` on PostgreSQL (SQLite's writers are serialized by ``BEGIN IMMEDIATE``), so exactly
+one process wins. A lease nobody renewed for ``lease_s`` seconds, or whose owner was a
+process on this host that no longer exists, may be taken over: the job resumes elsewhere.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFoundError
-from rag.storage.models import BatchItem, Job, JobKind, JobStatus
+from rag.storage.models import BatchItem, Job, JobKind, JobStatus, utcnow
+
+UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+def owner_id(instance: str) -> str:
+    """Who holds a lease: host, process id and a per-runner instance tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{instance}"
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """True when ``owner`` was a process on this host that has exited."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def create_job(
@@ -17,12 +49,14 @@ def create_job(
     *,
     kind: JobKind,
     collection: str,
+    owner: str,
     total: int = 0,
     params: dict[str, Any] | None = None,
 ) -> Job:
+    """A pending job, leased from the start by the process that will run it."""
     job = Job(
         kind=kind, collection=collection, status=JobStatus.PENDING, total=total,
-        params=params or {},
+        params=params or {}, owner=owner, heartbeat_at=utcnow(),
     )  # fmt: skip
     session.add(job)
     session.flush()
@@ -36,15 +70,71 @@ def get_job(session: Session, *, job_id: int) -> Job:
     return job
 
 
-def unfinished_job_ids(session: Session) -> list[int]:
-    """Jobs a previous process left pending or running, oldest first."""
-    return list(
-        session.scalars(
-            select(Job.id)
-            .where(Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
-            .order_by(Job.id)
-        )
+def claimable_job_ids(session: Session, *, owner: str, lease_s: float) -> list[int]:
+    """Unfinished jobs nobody (else) holds a live lease on, oldest first."""
+    stale = utcnow() - timedelta(seconds=lease_s)
+    rows = session.execute(
+        select(Job.id, Job.owner, Job.heartbeat_at)
+        .where(Job.status.in_(UNFINISHED), Job.owner.is_distinct_from(owner))
+        .order_by(Job.id)
+    ).all()
+    return [
+        int(job_id)
+        for job_id, holder, beat in rows
+        if holder is None or _older(beat, stale) or _owner_is_gone(holder)
+    ]
+
+
+def claim_job(session: Session, *, job_id: int, owner: str, lease_s: float) -> Job | None:
+    """Take the job's lease (and mark it running) unless another process holds a live one;
+    None when the job is finished or held. Run in a write transaction."""
+    job = session.scalar(
+        select(Job)
+        .where(Job.id == job_id, Job.status.in_(UNFINISHED))
+        .with_for_update(skip_locked=True)
     )
+    if job is None:
+        return None
+    stale = utcnow() - timedelta(seconds=lease_s)
+    holder = job.owner
+    if holder not in (None, owner) and not (
+        _older(job.heartbeat_at, stale) or _owner_is_gone(holder or "")
+    ):
+        return None
+    job.owner, job.heartbeat_at, job.status = owner, utcnow(), JobStatus.RUNNING
+    return job
+
+
+def renew_leases(session: Session, *, owner: str, job_ids: Sequence[int]) -> list[int]:
+    """Refresh the heartbeat of the owner's jobs; returns the ids it still holds."""
+    if not job_ids:
+        return []
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(list(job_ids)), Job.owner == owner, Job.status.in_(UNFINISHED))
+        .values(heartbeat_at=utcnow())
+    )
+    return list(
+        session.scalars(select(Job.id).where(Job.id.in_(list(job_ids)), Job.owner == owner))
+    )
+
+
+def release_leases(session: Session, *, owner: str) -> None:
+    """Give up the owner's unfinished jobs (a clean shutdown): any process may resume them
+    at once."""
+    session.execute(
+        update(Job)
+        .where(Job.owner == owner, Job.status.in_(UNFINISHED))
+        .values(owner=None, heartbeat_at=None)
+    )
+
+
+def _older(moment: datetime | None, than: datetime) -> bool:
+    if moment is None:
+        return True
+    if moment.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
+        moment = moment.replace(tzinfo=than.tzinfo)
+    return moment < than
 
 
 def update_job(

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import faiss
 import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +23,16 @@ from rag.embedding import Embedder
 from rag.errors import EmbeddingModelMismatchError
 from rag.settings import Settings
 from rag.storage import store
+from rag.storage.approximate_index import ApproximateIndex, lists_for
 from rag.storage.lexical import LexicalIndex, lexical_index_for
 from rag.storage.models import Chunk, Collection, Document, DocumentStatus
 from rag.storage.records import DocumentRecord
 from rag.storage.schema import upgrade_schema
-from rag.storage.vector_index import FaissIndex
+from rag.storage.vector_index import FaissIndex, is_flat, load_index, save_index
+
+VectorCache = FaissIndex | ApproximateIndex
+# Vectors read per round trip when building or patching the cache.
+_READ_BATCH = 4096
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,20 @@ class StoreStats:
     faiss_vectors: int
     embedding_model: str | None
     embedding_dim: int | None
+    vector_index: str = "flat"  # or "approximate"
     per_collection: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """Counts read in one snapshot, with the FAISS cache brought to that snapshot: cheap at
+    any size (no id sets), for readiness probes. The full comparison is ``rag doctor``."""
+
+    generation: int
+    chunks: int
+    faiss_vectors: int
+    fts_rows: int | None  # None: the full-text index lives in the chunk rows themselves
+    embedding_model: str | None
 
 
 def vector_bytes(vector: np.ndarray) -> bytes:
@@ -73,7 +92,7 @@ class KnowledgeBase:
         self.write_session: sessionmaker[Session] = store.make_session_factory(
             self.engine, write=True
         )
-        self._vectors: FaissIndex | None = None
+        self._vectors: VectorCache | None = None
         self._vectors_generation = -1
         self._vectors_lock = threading.RLock()
         self.rebuild_count = 0
@@ -157,24 +176,38 @@ class KnowledgeBase:
         with self.read_session() as session:
             return store.current_generation(session)
 
-    def vectors(self) -> FaissIndex:
+    def vectors(self) -> VectorCache:
         """The FAISS index, current with the DB: loaded from disk or kept in memory, caught
         up from the change log, or rebuilt from SQL."""
         with self._vectors_lock, self.snapshot_session() as session:
             return self._sync_vectors(session)
 
-    def _sync_vectors(self, session: Session) -> FaissIndex:
+    def sync_status(self) -> SyncStatus:
+        with self._vectors_lock, self.snapshot_session() as session:
+            index = self._sync_vectors(session)
+            return SyncStatus(
+                generation=self._vectors_generation,
+                chunks=store.chunk_count(session),
+                faiss_vectors=index.size,
+                fts_rows=self.lexical.indexed_count(session),
+                embedding_model=store.get_state(session, key=store.EMBEDDING_MODEL_KEY),
+            )
+
+    def _sync_vectors(self, session: Session) -> VectorCache:
         """Bring the cache to the generation ``session`` sees (caller holds the lock)."""
         db_generation = store.current_generation(session)
         dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
         dim = int(dim_value) if dim_value is not None else None
         if self._vectors is None or (dim is not None and self._vectors.dim != dim):
-            loaded = FaissIndex.load(self.settings.faiss_path)
-            if loaded is not None and loaded[0].dim == dim and loaded[1] <= db_generation:
-                self._vectors, self._vectors_generation = loaded
-            else:
-                self._vectors, self._vectors_generation = None, -1
+            loaded = load_index(self.settings.faiss_path)
+            wrapped = None
+            if loaded is not None and loaded[2] == dim and loaded[1] <= db_generation:
+                wrapped = self._wrap(loaded[0], loaded[2])
+            self._vectors = wrapped
+            self._vectors_generation = loaded[1] if wrapped is not None and loaded else -1
         cached = self._vectors
+        if cached is not None and self._outgrown(cached):
+            cached = None  # rebuilt below as the kind its size calls for
         if cached is not None and self._vectors_generation == db_generation:
             return cached
         if cached is not None and dim is not None and self._vectors_generation < db_generation:
@@ -184,47 +217,90 @@ class KnowledgeBase:
             if changed is not None:
                 self._catch_up(session, cached, changed, dim)
                 self._vectors_generation = db_generation
-                return cached
-        log.info("FAISS cache is missing or too far behind; rebuilding from the database")
+                if not self._outgrown(cached):
+                    return cached
+        log.info("FAISS cache is missing, too far behind or of the wrong kind; rebuilding")
         self._vectors, self._vectors_generation = self._rebuild_from_sql(session)
         if dim is not None:  # an index of unknown width is not worth a file
             self.save_vectors()
         return self._vectors
 
-    def _catch_up(self, session: Session, index: FaissIndex, changed: set[int], dim: int) -> None:
+    def _outgrown(self, index: VectorCache) -> bool:
+        """A flat cache grown past the approximate threshold, or an approximate one shrunk
+        below half of it (the gap keeps a store near the line from flipping back and forth)."""
+        above = self.settings.store.approximate_above
+        if isinstance(index, FaissIndex):
+            return index.size > above
+        return index.size < above // 2
+
+    def _wrap(self, raw: faiss.Index, dim: int) -> VectorCache | None:
+        """The cache of a loaded FAISS index; None for a kind this code never writes."""
+        if is_flat(raw):
+            return FaissIndex(dim, raw)
+        try:
+            return self._approximate(dim, index=raw)
+        except RuntimeError:  # not an inverted-file index
+            return None
+
+    def _approximate(
+        self, dim: int, *, index: faiss.Index | None = None, lists: int = 0
+    ) -> ApproximateIndex:
+        def exact_vectors(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            with self.read_session() as session:
+                rows = store.chunk_embeddings(session, chunk_ids=ids.tolist())
+            found = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
+            return found, vectors_from_bytes(list(rows.values()), dim)
+
+        options = self.settings.store
+        return ApproximateIndex(
+            dim, exact_vectors, lists=lists, index=index,
+            probes=options.approximate_probes, candidates=options.approximate_candidates,
+        )  # fmt: skip
+
+    def _catch_up(self, session: Session, index: VectorCache, changed: set[int], dim: int) -> None:
         """Apply logged changes: drop every touched id, re-add those that exist now (their
         current vectors). Idempotent, so a change applied twice is harmless."""
         self.catch_up_count += 1
         index.remove(changed)
         wanted = sorted(changed)
-        for start in range(0, len(wanted), 4096):
-            rows = store.chunk_embeddings(session, chunk_ids=wanted[start : start + 4096])
+        for start in range(0, len(wanted), _READ_BATCH):
+            rows = store.chunk_embeddings(session, chunk_ids=wanted[start : start + _READ_BATCH])
             if rows:
                 ids = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
                 index.add(ids, vectors_from_bytes(list(rows.values()), dim))
 
-    def _rebuild_from_sql(self, session: Session) -> tuple[FaissIndex, int]:
+    def _rebuild_from_sql(self, session: Session) -> tuple[VectorCache, int]:
         self.rebuild_count += 1
         generation = store.current_generation(session)
         dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
         dim = int(dim_value) if dim_value is not None else 0
-        index = FaissIndex(dim or 1)
+        count = store.chunk_count(session)
+        index: VectorCache
+        if dim and count > self.settings.store.approximate_above:
+            index = self._approximate(dim, lists=lists_for(count))
+            # Trained on a random sample (FAISS wants ~40-256 points per list).
+            sample = store.sample_embeddings(session, count=min(count, 64 * index.lists))
+            index.train(vectors_from_bytes(sample, dim))
+        else:
+            index = FaissIndex(dim or 1)
         ids: list[int] = []
         blobs: list[bytes] = []
         result = session.execute(
-            select(Chunk.id, Chunk.embedding).order_by(Chunk.id).execution_options(yield_per=4096)
+            select(Chunk.id, Chunk.embedding)
+            .order_by(Chunk.id)
+            .execution_options(yield_per=_READ_BATCH)
         )
         for chunk_id, blob in result:
             ids.append(int(chunk_id))
             blobs.append(blob)
-            if len(ids) >= 4096:
+            if len(ids) >= _READ_BATCH:
                 index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
                 ids, blobs = [], []
         if ids:
             index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
         return index, generation
 
-    def rebuild_vectors(self) -> FaissIndex:
+    def rebuild_vectors(self) -> VectorCache:
         """Drop the cache and rebuild FAISS from the embeddings in SQL, then save it."""
         with self._vectors_lock, self.snapshot_session() as session:
             self._vectors, self._vectors_generation = self._rebuild_from_sql(session)
@@ -234,7 +310,7 @@ class KnowledgeBase:
     def save_vectors(self) -> None:
         with self._vectors_lock:
             if self._vectors is not None:
-                self._vectors.save(self.settings.faiss_path, self._vectors_generation)
+                save_index(self._vectors, self.settings.faiss_path, self._vectors_generation)
 
     def _apply_to_vectors(
         self,
@@ -400,5 +476,7 @@ class KnowledgeBase:
                 embedding_dim=int(dim) if dim is not None else None,
                 per_collection=per_collection,
             )
-        stats.faiss_vectors = self.vectors().size
+        index = self.vectors()
+        stats.faiss_vectors = index.size
+        stats.vector_index = "flat" if isinstance(index, FaissIndex) else "approximate"
         return stats

@@ -2,11 +2,11 @@
 
 The index itself is created by the migrations, written in the chunks' own transactions:
 * SQLite: an FTS5 external-content table fed by triggers, ranked by FTS5's ``bm25()``.
-* PostgreSQL: a stored generated ``tsvector`` column with a GIN index. PostgreSQL's own
-  ``ts_rank`` has no inverse document frequency, so the search computes Okapi BM25 itself
-  (k1 = 1.2, b = 0.75, Lucene's always-positive IDF) from the tsvector's term positions:
-  the GIN index finds the chunks holding any query term, and one index count per term
-  gives its document frequency.
+* PostgreSQL: ``chunk_terms``, one row per (English lexeme, chunk) as ``to_tsvector`` makes
+  them, with the term frequency and the chunk's length, filled by a trigger. PostgreSQL's
+  own ``ts_rank`` has no inverse document frequency, so the search computes Okapi BM25
+  (k1 = 1.2, b = 0.75, Lucene's always-positive IDF) from the postings of the query's
+  lexemes, read by primary-key range.
 
 A crash can never leave the two disagreeing with the chunks.
 """
@@ -14,6 +14,7 @@ A crash can never leave the two disagreeing with the chunks.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +55,10 @@ class LexicalIndex(Protocol):
     ) -> list[LexicalHit]: ...
 
     def indexed_ids(self, session: Session) -> set[int]: ...
+
+    def indexed_count(self, session: Session) -> int | None:
+        """Rows in a separately stored index; None when it lives in the chunk rows."""
+        ...
 
     def rebuild(self, session: Session) -> None: ...
 
@@ -108,42 +113,55 @@ class SqliteFts5Index:
         rows = session.execute(text(f"SELECT id FROM {self.table}_docsize")).all()
         return {int(r[0]) for r in rows}
 
+    def indexed_count(self, session: Session) -> int | None:
+        return int(session.execute(text(f"SELECT count(*) FROM {self.table}_docsize")).scalar_one())
+
     def rebuild(self, session: Session) -> None:
         session.execute(text(f"INSERT INTO {self.table}({self.table}) VALUES ('rebuild')"))
 
 
-# Okapi BM25 over the tsvector: tf = number of positions of a query lexeme in the chunk,
-# document length = the chunk's token count (the embedding tokenizer's, stored at ingest).
+# Okapi BM25 from the postings of the query's lexemes: tf and the chunk's length (its token
+# count, from the embedding tokenizer) are stored per posting; df is the number of postings.
 _PG_BM25 = """
 WITH terms AS (
-    SELECT DISTINCT lexeme FROM unnest(to_tsvector('english'::regconfig, :query)) AS t
-), stats AS (
-    SELECT count(*)::float8 AS n, coalesce(avg(token_count), 1)::float8 AS avg_len FROM chunks
+    SELECT DISTINCT lexeme FROM unnest(to_tsvector('english'::regconfig, :query))
+), postings AS (
+    SELECT p.lexeme, p.chunk_id, p.tf, p.chunk_tokens
+    FROM chunk_terms AS p JOIN terms ON terms.lexeme = p.lexeme
 ), weights AS (
-    SELECT terms.lexeme, ln(1 + (stats.n - df.n + 0.5) / (df.n + 0.5)) AS idf
-    FROM terms CROSS JOIN stats CROSS JOIN LATERAL (
-        SELECT count(*)::float8 AS n FROM chunks
-        WHERE text_search @@ quote_literal(terms.lexeme)::tsquery
-    ) AS df
-), candidates AS (
-    SELECT chunks.id, chunks.token_count, chunks.text_search FROM chunks
-    WHERE chunks.text_search @@ (
-        SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery FROM terms
-    )
+    SELECT lexeme, ln(1 + (:chunks - count(*) + 0.5) / (count(*) + 0.5)) AS idf
+    FROM postings GROUP BY lexeme
 )
-SELECT c.id, sum(
-    w.idf * cardinality(t.positions) * 2.2
-    / (cardinality(t.positions) + 1.2 * (0.25 + 0.75 * c.token_count / stats.avg_len))
+SELECT p.chunk_id AS id, sum(
+    w.idf * p.tf * 2.2 / (p.tf + 1.2 * (0.25 + 0.75 * p.chunk_tokens / :mean_tokens))
 ) AS score
-FROM candidates AS c
-CROSS JOIN stats
-CROSS JOIN LATERAL unnest(c.text_search) AS t
-JOIN weights AS w ON w.lexeme = t.lexeme
-GROUP BY c.id
+FROM postings AS p JOIN weights AS w ON w.lexeme = p.lexeme
+GROUP BY p.chunk_id
 """
+# Corpus statistics change slowly; recounting them on every query would scan every chunk.
+_STATS_MAX_AGE_S = 30.0
 
 
-class PostgresTsvectorIndex:
+class PostgresTermIndex:
+    def __init__(self) -> None:
+        self._stats: tuple[int, float, float] | None = None  # generation, chunks, mean tokens
+        self._stats_at = 0.0
+
+    def _corpus_stats(self, session: Session) -> tuple[float, float]:
+        """Chunk count and mean chunk length, recounted after a write at most every 30 s."""
+        generation = int(
+            session.execute(text("SELECT value FROM store_state WHERE key = 'generation'")).scalar()
+            or 0
+        )
+        fresh = time.monotonic() - self._stats_at < _STATS_MAX_AGE_S
+        if self._stats is None or (self._stats[0] != generation and not fresh):
+            count, mean = session.execute(
+                text("SELECT count(*), coalesce(avg(token_count), 1) FROM chunks")
+            ).one()
+            self._stats = (generation, float(count), float(mean))
+            self._stats_at = time.monotonic()
+        return self._stats[1], self._stats[2]
+
     def search(
         self,
         session: Session,
@@ -155,9 +173,10 @@ class PostgresTsvectorIndex:
         terms = query_terms(query)
         if not terms or k <= 0:
             return []
+        chunks, mean_tokens = self._corpus_stats(session)
         scored = (
             text(_PG_BM25)
-            .bindparams(query=" ".join(terms))
+            .bindparams(query=" ".join(terms), chunks=chunks, mean_tokens=mean_tokens)
             .columns(column("id", Integer), column("score", Float))
             .subquery("bm25")
         )
@@ -173,18 +192,35 @@ class PostgresTsvectorIndex:
         return [LexicalHit(chunk_id=int(r[0]), score=float(r[1])) for r in rows]
 
     def indexed_ids(self, session: Session) -> set[int]:
-        rows = session.execute(text("SELECT id FROM chunks WHERE text_search IS NOT NULL"))
+        """Chunks with postings, and chunks whose text has no lexeme at all (nothing to
+        index: stop words or punctuation only)."""
+        rows = session.execute(
+            text(
+                "SELECT DISTINCT chunk_id FROM chunk_terms UNION SELECT id FROM chunks "
+                "WHERE length(to_tsvector('english'::regconfig, text)) = 0"
+            )
+        )
         return {int(r[0]) for r in rows}
 
+    def indexed_count(self, session: Session) -> int | None:  # noqa: ARG002  (the protocol's)
+        return None  # counting postings per chunk is no cheap probe; doctor checks the ids
+
     def rebuild(self, session: Session) -> None:
-        """Nothing to rebuild: the tsvector is a generated column of each chunk row."""
+        session.execute(text("DELETE FROM chunk_terms"))
+        session.execute(
+            text(
+                "INSERT INTO chunk_terms (lexeme, chunk_id, tf, chunk_tokens) "
+                "SELECT t.lexeme, c.id, coalesce(cardinality(t.positions), 1), c.token_count "
+                "FROM chunks AS c, unnest(to_tsvector('english'::regconfig, c.text)) AS t"
+            )
+        )
 
 
 def lexical_index_for(engine: Engine) -> LexicalIndex:
     if engine.dialect.name == "sqlite":
         return SqliteFts5Index()
     if engine.dialect.name == "postgresql":
-        return PostgresTsvectorIndex()
+        return PostgresTermIndex()
     raise NotImplementedError(
         f"no lexical index for database dialect '{engine.dialect.name}' (SQLite, PostgreSQL)"
     )

@@ -308,6 +308,14 @@ def embeddings_by_chunk_hash(
     return found
 
 
+def sample_embeddings(session: Session, *, count: int) -> list[bytes]:
+    """``count`` embeddings picked at random (to train an approximate index)."""
+    return [
+        bytes(e)
+        for e in session.scalars(select(Chunk.embedding).order_by(func.random()).limit(count))
+    ]
+
+
 def chunk_embeddings(session: Session, *, chunk_ids: Sequence[int]) -> dict[int, bytes]:
     rows = session.execute(
         select(Chunk.id, Chunk.embedding).where(Chunk.id.in_(list(chunk_ids)))

@@ -1,8 +1,9 @@
 """Dense vector index: FAISS inner product over normalized vectors, IDs = chunk primary keys.
 
-The index is a derived cache of the embeddings stored in SQL. It is saved atomically (temp
-file, fsync, rename) together with the store generation it reflects, in one file, so a
-reader can always tell whether it is current.
+Exact (flat) while the store is small; approximate (``rag.storage.approximate_index``) above
+a configured size. Either is a derived cache of the embeddings stored in SQL, saved
+atomically (temp file, fsync, rename) together with the store generation it reflects, in
+one file, so a reader can always tell whether it is current.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class VectorIndex(Protocol):
 
     @property
     def size(self) -> int: ...
+
+    def serialize(self) -> npt.NDArray[np.uint8]: ...
 
     def add(self, ids: npt.NDArray[np.int64], vectors: FloatMatrix) -> None: ...
 
@@ -95,40 +98,48 @@ class FaissIndex:
             id_map = self._index.id_map  # type: ignore[attr-defined]
             return faiss.vector_to_array(id_map).astype(np.int64)
 
-    def save(self, path: Path, generation: int) -> None:
-        """Write header + serialized index to a temp file, fsync, then rename over ``path``."""
+    def serialize(self) -> npt.NDArray[np.uint8]:
         with self._lock:
-            payload = faiss.serialize_index(self._index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(_HEADER.pack(_MAGIC, generation, self.dim))
-            fh.write(payload.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            return faiss.serialize_index(self._index)
 
-    @classmethod
-    def load(cls, path: Path) -> tuple[FaissIndex, int] | None:
-        """Return (index, generation), or None when the file is missing or unreadable."""
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        if len(raw) < _HEADER.size:
-            return None
-        magic, generation, dim = _HEADER.unpack_from(raw)
-        if magic != _MAGIC:
-            return None
-        try:
-            index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8, offset=_HEADER.size))
-        except RuntimeError:
-            return None
-        if index.d != dim or not isinstance(index, faiss.IndexIDMap2):
-            return None
-        return cls(dim, index), int(generation)
+
+def save_index(index: VectorIndex, path: Path, generation: int) -> None:
+    """Write header + serialized index to a temp file, fsync, then rename over ``path``."""
+    payload = index.serialize()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(_HEADER.pack(_MAGIC, generation, index.dim))
+        fh.write(payload.tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_index(path: Path) -> tuple[faiss.Index, int, int] | None:
+    """(raw FAISS index, generation, dim), or None when the file is missing or unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    if len(raw) < _HEADER.size:
+        return None
+    magic, generation, dim = _HEADER.unpack_from(raw)
+    if magic != _MAGIC:
+        return None
+    try:
+        index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8, offset=_HEADER.size))
+    except RuntimeError:
+        return None
+    if index.d != dim:
+        return None
+    return index, int(generation), int(dim)
+
+
+def is_flat(index: faiss.Index) -> bool:
+    return isinstance(index, faiss.IndexIDMap2)

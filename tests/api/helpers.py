@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from rag.settings import ApiSettings, LLMSettings, Settings
 QUESTION = "How much does a yearly membership cost?"
 
 
-def make_settings(data_dir: Path, **api: Any) -> Settings:
+def make_settings(data_dir: Path, database_url: str | None = None, **api: Any) -> Settings:
     return Settings(  # type: ignore[call-arg]
         data_dir=data_dir,
+        database_url=database_url,
         llm=LLMSettings(max_tokens=64),
         api=ApiSettings(**api),
         _env_file=None,
@@ -55,3 +57,15 @@ def parse_sse(text: str) -> list[tuple[str | None, str]]:
         if fields:
             events.append((name, data))
     return events
+
+
+def dead_process_owner() -> str:
+    """A job lease owner that was a process on this host and has exited (as a killed
+    server leaves its jobs)."""
+    import subprocess
+
+    from rag.storage.jobs import owner_id
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    return owner_id("killed").replace(f":{os.getpid()}:", f":{finished.pid}:")

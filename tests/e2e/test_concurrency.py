@@ -22,8 +22,8 @@ DURATION_SECONDS = 15
 
 
 @pytest.mark.slow
-def test_parallel_uploads_deletes_and_queries(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / "store")
+def test_parallel_uploads_deletes_and_queries(tmp_path: Path, database_url: str | None) -> None:
+    settings = make_settings(tmp_path / "store", database_url)
     app = create_app(settings, load_llm=False)
     with serve_in_background(app) as base:
         run_mixed_traffic(app, base)

@@ -23,6 +23,7 @@ from rag.settings import Settings
 from rag.storage.doctor import diagnose
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import Chunk, Document
+from tests.stores import cli_args
 
 TRIALS = int(os.environ.get("RAG_KILL_TRIALS", "20"))
 FILES = 40
@@ -40,9 +41,8 @@ def write_corpus(folder: Path, version: int) -> None:
         (folder / f"doc-{i:03d}.txt").write_text(body)
 
 
-def ingest_command(data_dir: Path, folder: Path) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "--data-dir", str(data_dir), "ingest", str(folder),
-            "--json"]  # fmt: skip
+def ingest_command(settings: Settings, folder: Path) -> list[str]:
+    return [sys.executable, "-m", "api.cli", *cli_args(settings), "ingest", str(folder), "--json"]
 
 
 def run_env() -> dict[str, str]:
@@ -52,8 +52,7 @@ def run_env() -> dict[str, str]:
     return env
 
 
-def check_store(data_dir: Path) -> tuple[int, int]:
-    settings = Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
+def check_store(settings: Settings) -> tuple[int, int]:
     kb = KnowledgeBase(settings)
     try:
         report = diagnose(kb)
@@ -79,25 +78,24 @@ def check_store(data_dir: Path) -> tuple[int, int]:
 
 
 @pytest.mark.slow
-def test_sigkill_during_ingest_loses_and_tears_nothing(tmp_path: Path) -> None:
+def test_sigkill_during_ingest_loses_and_tears_nothing(tmp_path: Path, settings: Settings) -> None:
     folder = tmp_path / "corpus"
-    data_dir = tmp_path / "store"
     env = run_env()
     write_corpus(folder, 0)
-    subprocess.run(ingest_command(data_dir, folder), env=env, check=True, capture_output=True)
-    assert check_store(data_dir)[0] == FILES
+    subprocess.run(ingest_command(settings, folder), env=env, check=True, capture_output=True)
+    assert check_store(settings)[0] == FILES
     # Kill times are spread over the length of a typical run that replaces a third of the
     # files (start-up and model load included).
     write_corpus(folder, TRIALS + 1)
     started = time.monotonic()
-    subprocess.run(ingest_command(data_dir, folder), env=env, check=True, capture_output=True)
+    subprocess.run(ingest_command(settings, folder), env=env, check=True, capture_output=True)
     update_run = time.monotonic() - started
 
     killed = 0
     for trial in range(1, TRIALS + 1):
         write_corpus(folder, trial)
         process = subprocess.Popen(
-            ingest_command(data_dir, folder), env=env,
+            ingest_command(settings, folder), env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(update_run * (0.05 + 0.9 * (trial - 1) / max(1, TRIALS - 1)))
@@ -105,12 +103,12 @@ def test_sigkill_during_ingest_loses_and_tears_nothing(tmp_path: Path) -> None:
             os.kill(process.pid, signal.SIGKILL)
             killed += 1
         process.wait()
-        documents, _ = check_store(data_dir)
+        documents, _ = check_store(settings)
         assert documents == FILES  # committed documents survive; replacements are atomic
 
     assert killed >= TRIALS * 2 // 3, f"only {killed} of {TRIALS} runs were killed mid-way"
     finished = subprocess.run(
-        ingest_command(data_dir, folder), env=env, check=True, capture_output=True, text=True
+        ingest_command(settings, folder), env=env, check=True, capture_output=True, text=True
     )
     assert '"failed": 0' in finished.stdout
-    assert check_store(data_dir)[0] == FILES
+    assert check_store(settings)[0] == FILES

@@ -1,4 +1,5 @@
-"""One served app with the sample data uploaded, shared by the router tests."""
+"""One served app with the sample data uploaded, shared by the router tests: one on a SQLite
+store, one on a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.api.helpers import make_settings, upload, wait_for_job
-from tests.conftest import SAMPLE_DATA
+from tests.conftest import BACKENDS, SAMPLE_DATA, database_url_for
 
 
-@pytest.fixture(scope="package")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    root = tmp_path_factory.mktemp("api")
+@pytest.fixture(scope="package", params=BACKENDS)
+def client(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp(f"api-{request.param}")
     allowed = root / "allowed"
     allowed.mkdir()
     (allowed / "note.txt").write_text("The courtyard gate code changes every March.")
     settings = make_settings(
-        root / "store", max_upload_bytes=200_000, ingest_roots=[allowed], llm_queue_size=1
-    )
+        root / "store", database_url_for(request.param, request),
+        max_upload_bytes=200_000, ingest_roots=[allowed], llm_queue_size=1,
+    )  # fmt: skip
     with TestClient(create_app(settings)) as test_client:
         files = [(p.name, p.read_bytes()) for p in sorted(SAMPLE_DATA.iterdir())]
         response = upload(test_client, files)

@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.helpers import QUESTION, make_settings, wait_for_job
+from tests.api.helpers import QUESTION, dead_process_owner, make_settings, wait_for_job
 
 
 def test_batch_job_answers_every_question_and_results_download(client: TestClient) -> None:
@@ -55,7 +55,9 @@ def test_interrupted_batch_resumes_without_repeating_answers(tmp_path: Path) -> 
     settings = make_settings(tmp_path / "batch-restart")
     kb = KnowledgeBase(settings)
     with kb.write_session.begin() as session:
-        job = jobs.create_job(session, kind=JobKind.BATCH, collection="", total=3)
+        job = jobs.create_job(
+            session, kind=JobKind.BATCH, collection="", total=3, owner=dead_process_owner()
+        )
         job.status = JobStatus.RUNNING
         job.done = 1
         job.params = {"collections": [], "max_tokens": 16}

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.helpers import make_settings, upload, wait_for_job
+from tests.api.helpers import dead_process_owner, make_settings, upload, wait_for_job
 
 
 def test_upload_then_searchable_and_identical_upload_changes_nothing(client: TestClient) -> None:
@@ -95,7 +95,10 @@ def test_interrupted_job_is_resumed_after_restart(tmp_path: Path) -> None:
     stored.parent.mkdir(parents=True)
     stored.write_bytes(b"Saddle height is set with the seat post clamp.")
     with kb.write_session.begin() as session:
-        job = jobs.create_job(session, kind=JobKind.INGEST, collection="default", total=1)
+        job = jobs.create_job(
+            session, kind=JobKind.INGEST, collection="default", total=1,
+            owner=dead_process_owner(),
+        )  # fmt: skip
         job.status = JobStatus.RUNNING  # as a killed server would have left it
         job.params = {"files": [{"path": str(stored), "name": "saddle.txt",
                                  "source": "upload://saddle.txt"}]}  # fmt: skip

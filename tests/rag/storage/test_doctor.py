@@ -30,13 +30,16 @@ def test_a_fresh_store_is_consistent(filled: KnowledgeBase) -> None:
 
 
 def drop_from_full_text_index(kb: KnowledgeBase, chunk_id: int) -> None:
-    """Damage only SQLite can suffer: its FTS5 table is a separate table (PostgreSQL's
-    tsvector is a generated column of the chunk row)."""
+    """The full-text index loses a chunk (SQLite's FTS5 table, PostgreSQL's postings)."""
+    if kb.engine.dialect.name == "sqlite":
+        statement = (
+            "INSERT INTO chunks_fts(chunks_fts, rowid, text) SELECT 'delete', id, text "
+            "FROM chunks WHERE id = :id"
+        )
+    else:
+        statement = "DELETE FROM chunk_terms WHERE chunk_id = :id"
     with kb.write_session.begin() as session:
-        session.execute(
-            text("INSERT INTO chunks_fts(chunks_fts, rowid, text) SELECT 'delete', id, text "
-                 "FROM chunks WHERE id = :id"), {"id": chunk_id},
-        )  # fmt: skip
+        session.execute(text(statement), {"id": chunk_id})
 
 
 def orphan(kb: KnowledgeBase, chunk_id: int) -> None:
@@ -57,16 +60,14 @@ def orphan(kb: KnowledgeBase, chunk_id: int) -> None:
 
 def test_damage_is_found_and_repaired(filled: KnowledgeBase, embedder: Embedder) -> None:
     ids = sorted(filled.chunk_ids())
-    sqlite = filled.engine.dialect.name == "sqlite"
     filled.vectors().remove(ids[:2])  # FAISS lost vectors
-    if sqlite:
-        drop_from_full_text_index(filled, ids[3])
+    drop_from_full_text_index(filled, ids[3])
     with filled.write_session.begin() as session:  # one embedding is truncated
         session.execute(update(Chunk).where(Chunk.id == ids[4]).values(embedding=b"\x00" * 8))
     orphan(filled, ids[5])
     report = diagnose(filled)
     assert not report.consistent
-    assert report.missing_from_fts == ([ids[3]] if sqlite else [])
+    assert report.missing_from_fts == [ids[3]]
     assert report.bad_embeddings == [ids[4]]
     assert report.orphan_chunks == [ids[5]]
     fixed = repair(filled, report, embedder=embedder)
@@ -83,9 +84,9 @@ def test_doctor_cli_exit_codes(filled: KnowledgeBase) -> None:
     base = cli_args(filled.settings)
     ok = runner.invoke(app, [*base, "doctor", "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["consistent"]
-    orphan(filled, min(filled.chunk_ids()))
+    drop_from_full_text_index(filled, min(filled.chunk_ids()))
     broken = runner.invoke(app, [*base, "doctor", "--json"])
-    assert broken.exit_code == 1 and json.loads(broken.stdout)["orphan_chunks"] == 1
+    assert broken.exit_code == 1 and json.loads(broken.stdout)["missing_from_fts"] == 1
     fixed = runner.invoke(app, [*base, "doctor", "--repair", "--json"])
     assert fixed.exit_code == 0, fixed.stdout
     assert runner.invoke(app, [*base, "doctor"]).exit_code == 0

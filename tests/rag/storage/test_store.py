@@ -51,12 +51,13 @@ def test_document_pages_respect_visible_collections(kb: KnowledgeBase, ingestor,
 def test_jobs_and_batch_items_keep_their_counters(kb: KnowledgeBase) -> None:
     with kb.write_session.begin() as session:
         job = jobs.create_job(
-            session, kind=JobKind.BATCH, collection="", total=2, params={"max_tokens": 5}
-        )
+            session, kind=JobKind.BATCH, collection="", total=2, params={"max_tokens": 5},
+            owner="runner-a",
+        )  # fmt: skip
         jobs.add_batch_items(session, job_id=job.id, rows=[("a", "one?"), ("b", "two?")])
         job_id = job.id
     with kb.read_session() as session:
-        assert jobs.unfinished_job_ids(session) == [job_id]
+        assert jobs.claimable_job_ids(session, owner="runner-b", lease_s=0) == [job_id]
         pending = jobs.unanswered_batch_items(session, job_id=job_id)
     assert [(qid, q) for _, qid, q in pending] == [("a", "one?"), ("b", "two?")]
     with kb.write_session.begin() as session:
@@ -71,7 +72,7 @@ def test_jobs_and_batch_items_keep_their_counters(kb: KnowledgeBase) -> None:
             {"id": "a"},
             {"id": "b", "error": "too long"},
         ]
-        assert jobs.unfinished_job_ids(session) == []
+        assert jobs.claimable_job_ids(session, owner="runner-b", lease_s=0) == []
         with pytest.raises(NotFoundError):
             jobs.get_job(session, job_id=job_id + 1)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.storage.vector_index import FaissIndex
+from rag.storage.vector_index import FaissIndex, load_index, save_index
 
 
 def unit_vectors(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
@@ -30,21 +30,22 @@ def test_save_and_load_keep_vectors_and_generation(tmp_path: Path) -> None:
     index = FaissIndex(8)
     index.add(np.array([1, 2], dtype=np.int64), unit_vectors(2))
     path = tmp_path / "vectors.faiss"
-    index.save(path, generation=7)
-    loaded = FaissIndex.load(path)
+    save_index(index, path, generation=7)
+    loaded = load_index(path)
     assert loaded is not None
-    again, generation = loaded
-    assert generation == 7 and sorted(again.ids()) == [1, 2]
+    raw, generation, dim = loaded
+    again = FaissIndex(dim, raw)
+    assert (generation, dim) == (7, 8) and sorted(again.ids()) == [1, 2]
     assert not list(tmp_path.glob(".*tmp"))  # the temp file was renamed over the target
 
 
 def test_a_damaged_or_foreign_file_loads_as_nothing(tmp_path: Path) -> None:
     path = tmp_path / "vectors.faiss"
-    assert FaissIndex.load(path) is None
+    assert load_index(path) is None
     path.write_bytes(b"short")
-    assert FaissIndex.load(path) is None
-    FaissIndex(8).save(path, generation=1)
+    assert load_index(path) is None
+    save_index(FaissIndex(8), path, generation=1)
     raw = bytearray(path.read_bytes())
     raw[0] ^= 0xFF  # wrong magic
     path.write_bytes(bytes(raw))
-    assert FaissIndex.load(path) is None
+    assert load_index(path) is None

@@ -168,13 +168,33 @@ def _create_full_text_index() -> None:
         ):
             op.execute(statement)
     elif dialect == "postgresql":
-        # A stored generated tsvector is computed in the row's own INSERT/UPDATE, so the
-        # full-text index can never disagree with the chunk text.
+        # An inverted index of English lexemes (tsvector's stemming and stop words), one
+        # row per (lexeme, chunk) with the term frequency and the chunk's length: what BM25
+        # needs, read by index range. A trigger fills it in the chunk's own transaction and
+        # the foreign key empties it with the chunk, so it cannot disagree with the text.
         op.execute(
-            "ALTER TABLE chunks ADD COLUMN text_search tsvector "
-            "GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED"
+            "CREATE TABLE chunk_terms ("
+            "lexeme text NOT NULL, "
+            "chunk_id integer NOT NULL REFERENCES chunks (id) ON DELETE CASCADE, "
+            "tf integer NOT NULL, "
+            "chunk_tokens integer NOT NULL, "
+            "PRIMARY KEY (lexeme, chunk_id))"
         )
-        op.execute("CREATE INDEX ix_chunks_text_search ON chunks USING gin (text_search)")
+        op.execute("CREATE INDEX ix_chunk_terms_chunk_id ON chunk_terms (chunk_id)")
+        op.execute(
+            """CREATE FUNCTION chunk_terms_index() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM chunk_terms WHERE chunk_id = NEW.id;
+    INSERT INTO chunk_terms (lexeme, chunk_id, tf, chunk_tokens)
+    SELECT t.lexeme, NEW.id, coalesce(cardinality(t.positions), 1), NEW.token_count
+    FROM unnest(to_tsvector('english'::regconfig, NEW.text)) AS t;
+    RETURN NULL;
+END $$"""
+        )
+        op.execute(
+            "CREATE TRIGGER chunk_terms_write AFTER INSERT OR UPDATE OF text, token_count "
+            "ON chunks FOR EACH ROW EXECUTE FUNCTION chunk_terms_index()"
+        )
     else:
         raise NotImplementedError(f"no full-text index for database dialect '{dialect}'")
 
@@ -182,6 +202,9 @@ def _create_full_text_index() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE IF EXISTS chunks_fts")
+    else:
+        op.execute("DROP TABLE IF EXISTS chunk_terms")
+        op.execute("DROP FUNCTION IF EXISTS chunk_terms_index() CASCADE")
     for name in (
         "chunks", "feedback", "documents", "batch_items", "store_state", "jobs", "collections",
         "api_keys", "answer_log",

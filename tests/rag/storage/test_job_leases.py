@@ -1,0 +1,73 @@
+"""Job leases: exactly one process runs a job; a dead or silent owner's job is taken over."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from rag.storage import jobs
+from rag.storage.knowledge_base import KnowledgeBase
+from rag.storage.models import Job, JobKind, JobStatus, utcnow
+from tests.api.helpers import dead_process_owner
+
+LEASE_S = 30.0
+
+
+def new_job(kb: KnowledgeBase, owner: str) -> int:
+    with kb.write_session.begin() as session:
+        return jobs.create_job(session, kind=JobKind.INGEST, collection="c", owner=owner).id
+
+
+def claim(kb: KnowledgeBase, job_id: int, owner: str) -> bool:
+    with kb.write_session.begin() as session:
+        return jobs.claim_job(session, job_id=job_id, owner=owner, lease_s=LEASE_S) is not None
+
+
+def test_a_live_lease_is_respected_and_a_stale_one_taken_over(kb: KnowledgeBase) -> None:
+    job_id = new_job(kb, "host-a:1:runner")
+    assert not claim(kb, job_id, "host-b:2:runner")  # A renewed its lease just now
+    assert claim(kb, job_id, "host-a:1:runner")  # the owner itself may (re)start it
+    with kb.read_session() as session:
+        assert jobs.claimable_job_ids(session, owner="host-b:2:runner", lease_s=LEASE_S) == []
+    with kb.write_session.begin() as session:  # A stops renewing...
+        session.execute(update(Job).values(heartbeat_at=utcnow() - timedelta(seconds=LEASE_S + 1)))
+    with kb.read_session() as session:  # ...and B sees the job as its to resume
+        assert jobs.claimable_job_ids(session, owner="host-b:2:runner", lease_s=LEASE_S) == [job_id]
+    assert claim(kb, job_id, "host-b:2:runner")
+    with kb.write_session.begin() as session:  # A's renewal no longer holds the job
+        assert jobs.renew_leases(session, owner="host-a:1:runner", job_ids=[job_id]) == []
+        assert jobs.renew_leases(session, owner="host-b:2:runner", job_ids=[job_id]) == [job_id]
+        job = jobs.get_job(session, job_id=job_id)
+        assert (job.owner, job.status) == ("host-b:2:runner", JobStatus.RUNNING)
+
+
+def test_a_job_of_an_exited_local_process_is_claimable_at_once(kb: KnowledgeBase) -> None:
+    job_id = new_job(kb, dead_process_owner())
+    with kb.read_session() as session:
+        assert jobs.claimable_job_ids(session, owner="me", lease_s=LEASE_S) == [job_id]
+    assert claim(kb, job_id, "me")
+
+
+def test_released_leases_and_finished_jobs(kb: KnowledgeBase) -> None:
+    running, done = new_job(kb, "host-a:1:x"), new_job(kb, "host-a:1:x")
+    with kb.write_session.begin() as session:
+        jobs.update_job(session, job_id=done, status=JobStatus.SUCCEEDED)
+        jobs.release_leases(session, owner="host-a:1:x")  # a clean shutdown
+    with kb.read_session() as session:
+        assert jobs.claimable_job_ids(session, owner="me", lease_s=LEASE_S) == [running]
+    assert not claim(kb, done, "me")
+
+
+def test_a_row_being_claimed_is_skipped_not_waited_for(kb: KnowledgeBase, backend: str) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite serializes writers with BEGIN IMMEDIATE: there is no row lock")
+    job_id = new_job(kb, dead_process_owner())
+    with kb.write_session.begin() as first:
+        assert jobs.claim_job(first, job_id=job_id, owner="a", lease_s=LEASE_S) is not None
+        # While the first claim is uncommitted, a second process skips the locked row.
+        with kb.write_session.begin() as second:
+            assert jobs.claim_job(second, job_id=job_id, owner="b", lease_s=LEASE_S) is None
+    with kb.read_session() as session:
+        assert jobs.get_job(session, job_id=job_id).owner == "a"
