@@ -277,7 +277,7 @@ class KnowledgeBase:
         count = store.chunk_count(session)
         index: VectorCache
         if dim and count > self.settings.store.approximate_above:
-            index = self._approximate(dim, lists=lists_for(count))
+            index = self._approximate(dim, lists=min(lists_for(count), count))
             # Trained on a random sample (FAISS wants ~40-256 points per list).
             sample = store.sample_embeddings(session, count=min(count, 64 * index.lists))
             index.train(vectors_from_bytes(sample, dim))

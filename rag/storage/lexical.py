@@ -2,8 +2,9 @@
 
 The index itself is created by the migrations, written in the chunks' own transactions:
 * SQLite: an FTS5 external-content table fed by triggers, ranked by FTS5's ``bm25()``.
-* PostgreSQL: ``chunk_terms``, one row per (English lexeme, chunk) as ``to_tsvector`` makes
-  them, with the term frequency and the chunk's length, filled by a trigger. PostgreSQL's
+* PostgreSQL: ``chunk_terms``, one row per (lexeme, chunk) as ``to_tsvector`` makes them
+  with the ``rag_english`` configuration (FTS5's Porter stemmer, PostgreSQL's English stop
+  words), with the term frequency and the chunk's length, filled by a trigger. PostgreSQL's
   own ``ts_rank`` has no inverse document frequency, so the search computes Okapi BM25
   (k1 = 1.2, b = 0.75, Lucene's always-positive IDF) from the postings of the query's
   lexemes, read by primary-key range.
@@ -124,7 +125,7 @@ class SqliteFts5Index:
 # count, from the embedding tokenizer) are stored per posting; df is the number of postings.
 _PG_BM25 = """
 WITH terms AS (
-    SELECT DISTINCT lexeme FROM unnest(to_tsvector('english'::regconfig, :query))
+    SELECT DISTINCT lexeme FROM unnest(to_tsvector('rag_english'::regconfig, :query))
 ), postings AS (
     SELECT p.lexeme, p.chunk_id, p.tf, p.chunk_tokens
     FROM chunk_terms AS p JOIN terms ON terms.lexeme = p.lexeme
@@ -197,7 +198,7 @@ class PostgresTermIndex:
         rows = session.execute(
             text(
                 "SELECT DISTINCT chunk_id FROM chunk_terms UNION SELECT id FROM chunks "
-                "WHERE length(to_tsvector('english'::regconfig, text)) = 0"
+                "WHERE length(to_tsvector('rag_english'::regconfig, text)) = 0"
             )
         )
         return {int(r[0]) for r in rows}
@@ -211,7 +212,7 @@ class PostgresTermIndex:
             text(
                 "INSERT INTO chunk_terms (lexeme, chunk_id, tf, chunk_tokens) "
                 "SELECT t.lexeme, c.id, coalesce(cardinality(t.positions), 1), c.token_count "
-                "FROM chunks AS c, unnest(to_tsvector('english'::regconfig, c.text)) AS t"
+                "FROM chunks AS c, unnest(to_tsvector('rag_english'::regconfig, c.text)) AS t"
             )
         )
 

@@ -161,6 +161,6 @@ def test_the_job_of_a_killed_replica_is_finished_by_the_other(
     assert report["consistent"], report
     with httpx.Client(base_url=b.base_url) as client:
         listed = client.get("/v1/documents", params={"collection": "shared", "limit": 100})
-        sources = [d["source"] for d in listed.json()["documents"]]
+        sources = [d["source"] for d in listed.json()["items"]]
     assert sorted(sources) == sorted(f"upload://{name}" for name, _ in files)  # no duplicates
     log.info("resumed and finished by the other replica %.1f s after the kill", finished)

@@ -150,8 +150,9 @@ def test_langchain_adapter_returns_documents_with_metadata(retriever: Retriever)
     adapter = HybridRetriever(retriever=retriever, k=2)
     documents = adapter.invoke("How much is a yearly membership?")
     assert len(documents) == 2
-    # PostgreSQL's English stemmer also matches "per year" in the annual report, which then
-    # edges ahead on the fused score; the handbook's answer is in the two on both backends.
+    # The handbook's answer and the annual report's membership fees tie on the fused score;
+    # which comes first differs by backend (FTS5 also scores "how", "much", "is", "a";
+    # PostgreSQL drops stop words). The answer is among the two on both.
     answer = next(d for d in documents if "40 euros" in d.page_content)
     assert answer.metadata["source"].endswith("handbook.md")
     assert {"chunk_id", "document_id", "fused_score", "section"} <= set(answer.metadata)

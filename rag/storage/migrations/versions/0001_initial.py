@@ -168,10 +168,24 @@ def _create_full_text_index() -> None:
         ):
             op.execute(statement)
     elif dialect == "postgresql":
-        # An inverted index of English lexemes (tsvector's stemming and stop words), one
-        # row per (lexeme, chunk) with the term frequency and the chunk's length: what BM25
-        # needs, read by index range. A trigger fills it in the chunk's own transaction and
-        # the foreign key empties it with the chunk, so it cannot disagree with the text.
+        # Words are stemmed with the original Porter algorithm, the one SQLite's FTS5 uses
+        # (PostgreSQL's `english` uses Porter2, which also maps "yearly" to "year"), and
+        # PostgreSQL's English stop words are dropped (they would make every query read
+        # the postings of most chunks).
+        op.execute(
+            "CREATE TEXT SEARCH DICTIONARY rag_porter "
+            "(TEMPLATE = snowball, Language = porter, StopWords = english)"
+        )
+        op.execute("CREATE TEXT SEARCH CONFIGURATION rag_english (COPY = simple)")
+        op.execute(
+            "ALTER TEXT SEARCH CONFIGURATION rag_english ALTER MAPPING FOR asciiword, word, "
+            "numword, asciihword, hword, numhword, hword_asciipart, hword_part, hword_numpart "
+            "WITH rag_porter"
+        )
+        # An inverted index of those lexemes, one row per (lexeme, chunk) with the term
+        # frequency and the chunk's length: what BM25 needs, read by index range. A trigger
+        # fills it in the chunk's own transaction and the foreign key empties it with the
+        # chunk, so it cannot disagree with the text.
         op.execute(
             "CREATE TABLE chunk_terms ("
             "lexeme text NOT NULL, "
@@ -187,7 +201,7 @@ BEGIN
     DELETE FROM chunk_terms WHERE chunk_id = NEW.id;
     INSERT INTO chunk_terms (lexeme, chunk_id, tf, chunk_tokens)
     SELECT t.lexeme, NEW.id, coalesce(cardinality(t.positions), 1), NEW.token_count
-    FROM unnest(to_tsvector('english'::regconfig, NEW.text)) AS t;
+    FROM unnest(to_tsvector('rag_english'::regconfig, NEW.text)) AS t;
     RETURN NULL;
 END $$"""
         )
@@ -205,6 +219,8 @@ def downgrade() -> None:
     else:
         op.execute("DROP TABLE IF EXISTS chunk_terms")
         op.execute("DROP FUNCTION IF EXISTS chunk_terms_index() CASCADE")
+        op.execute("DROP TEXT SEARCH CONFIGURATION IF EXISTS rag_english")
+        op.execute("DROP TEXT SEARCH DICTIONARY IF EXISTS rag_porter")
     for name in (
         "chunks", "feedback", "documents", "batch_items", "store_state", "jobs", "collections",
         "api_keys", "answer_log",
