@@ -35,7 +35,7 @@ import numpy as np
 
 from rag.embedding import load_embedder
 from rag.settings import EmbeddingSettings
-from rag.storage.approximate_index import ApproximateIndex, lists_for
+from rag.storage.approximate_index import ApproximateIndex, lists_for, training_size
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "bench-data" / "scifact-train"
 DIM = 384
@@ -146,7 +146,7 @@ def measure(size: int, encoding: str, source: SyntheticVectors, args: Any) -> di
         DIM, exact_vectors, lists=lists_for(size), encoding=encoding,
         probes=args.probes, candidates=args.candidates,
     )  # fmt: skip
-    sample = base[rng.choice(size, size=min(size, 64 * index.lists), replace=False)]
+    sample = base[rng.choice(size, size=training_size(size, index.lists), replace=False)]
     index.train(sample)
     trained = time.perf_counter()
     index.add(ids, base)

@@ -28,6 +28,14 @@ ExactVectors = Callable[[IdArray], tuple[IdArray, FloatMatrix]]
 DEFAULT_ENCODING = "SQ4"
 
 
+# Training vectors per inverted list: FAISS's k-means asks for at least 39.
+TRAINING_PER_LIST = 40
+
+
+def training_size(count: int, lists: int) -> int:
+    return min(count, TRAINING_PER_LIST * lists)
+
+
 def lists_for(count: int) -> int:
     """Inverted lists for ``count`` vectors: about 4 sqrt(n), FAISS's usual guidance."""
     return int(max(16, min(65536, 4 * np.sqrt(max(count, 1)))))

@@ -27,6 +27,8 @@ class DoctorReport:
     bad_embeddings: list[int] = field(default_factory=list)
     foreign_model_chunks: list[int] = field(default_factory=list)
     configured_model_mismatch: str | None = None
+    # The chunk counter readiness reads, when it disagrees with a real count.
+    chunk_counter_mismatch: str | None = None
     repaired: list[str] = field(default_factory=list)
 
     @property
@@ -40,6 +42,7 @@ class DoctorReport:
             or self.bad_embeddings
             or self.foreign_model_chunks
             or self.configured_model_mismatch
+            or self.chunk_counter_mismatch
         )
 
     def to_dict(self, limit: int = 20) -> dict[str, object]:
@@ -83,6 +86,11 @@ def diagnose(kb: KnowledgeBase, *, configured_model: str | None = None) -> Docto
                     f"store holds '{name}' vectors, '{configured_model}' is configured"
                 )
         fts_ids = kb.lexical.indexed_ids(session)
+        counted = store.counted_chunks(session)
+        if counted != len(chunk_ids):
+            report.chunk_counter_mismatch = (
+                f"the counter says {counted} chunks, the table holds {len(chunk_ids)}"
+            )
     faiss_ids = set(kb.vectors().ids().tolist()) if not report.bad_embeddings else set()
     report.chunks = len(chunk_ids)
     report.faiss_vectors = len(faiss_ids)
@@ -114,6 +122,10 @@ def repair(kb: KnowledgeBase, report: DoctorReport, *, embedder: Embedder | None
     if broken and embedder is not None:
         count = kb.reembed(embedder, chunk_ids=broken)
         done.append(f"re-embedded {count} chunks")
+    if report.chunk_counter_mismatch:
+        with kb.write_session.begin() as session:
+            store.reset_chunk_counter(session)
+        done.append("recounted the chunks")
     if report.missing_from_fts or report.extra_in_fts:
         with kb.write_session.begin() as session:
             kb.lexical.rebuild(session)

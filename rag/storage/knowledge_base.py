@@ -23,7 +23,7 @@ from rag.embedding import Embedder
 from rag.errors import EmbeddingModelMismatchError
 from rag.settings import Settings
 from rag.storage import store
-from rag.storage.approximate_index import ApproximateIndex, lists_for
+from rag.storage.approximate_index import ApproximateIndex, lists_for, training_size
 from rag.storage.lexical import LexicalIndex, lexical_index_for
 from rag.storage.models import Chunk, Collection, Document, DocumentStatus
 from rag.storage.records import DocumentRecord
@@ -187,7 +187,7 @@ class KnowledgeBase:
             index = self._sync_vectors(session)
             return SyncStatus(
                 generation=self._vectors_generation,
-                chunks=store.chunk_count(session),
+                chunks=store.counted_chunks(session),
                 faiss_vectors=index.size,
                 fts_rows=self.lexical.indexed_count(session),
                 embedding_model=store.get_state(session, key=store.EMBEDDING_MODEL_KEY),
@@ -278,8 +278,8 @@ class KnowledgeBase:
         index: VectorCache
         if dim and count > self.settings.store.approximate_above:
             index = self._approximate(dim, lists=min(lists_for(count), count))
-            # Trained on a random sample (FAISS wants ~40-256 points per list).
-            sample = store.sample_embeddings(session, count=min(count, 64 * index.lists))
+            # Trained on a random sample of the stored vectors.
+            sample = store.sample_embeddings(session, count=training_size(count, index.lists))
             index.train(vectors_from_bytes(sample, dim))
         else:
             index = FaissIndex(dim or 1)

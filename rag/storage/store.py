@@ -29,6 +29,9 @@ GENERATION_KEY = "generation"
 # Generations at or above the floor can be caught up from the change log; an older FAISS
 # cache is rebuilt from the embeddings.
 CHANGE_LOG_FLOOR_KEY = "change_log_floor"
+# The number of chunks, kept by every write: readiness compares it with the FAISS cache
+# without counting millions of rows (``rag doctor`` checks it against a real count).
+CHUNK_COUNT_KEY = "chunk_count"
 EMBEDDING_MODEL_KEY = "embedding_model"
 EMBEDDING_DIM_KEY = "embedding_dim"
 WRITE_OPTION = "rag_write_transaction"
@@ -107,16 +110,30 @@ def current_generation(session: Session) -> int:
 
 def bump_generation(session: Session) -> int:
     """Increment the generation inside the caller's transaction and return the new value."""
+    return _add_to_state(session, key=GENERATION_KEY, amount=1)
+
+
+def _add_to_state(session: Session, *, key: str, amount: int) -> int:
+    """Add to a numeric state value in one UPDATE (concurrent writers queue on its row)."""
     result = session.execute(
         update(StoreState)
-        .where(StoreState.key == GENERATION_KEY)
-        .values(value=cast(cast(StoreState.value, Integer) + 1, String))
+        .where(StoreState.key == key)
+        .values(value=cast(cast(StoreState.value, Integer) + amount, String))
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(StoreState(key=GENERATION_KEY, value="1"))
+        session.add(StoreState(key=key, value=str(amount)))
         session.flush()
-        return 1
-    return current_generation(session)
+        return amount
+    return int(get_state(session, key=key) or 0)
+
+
+def counted_chunks(session: Session) -> int:
+    value = get_state(session, key=CHUNK_COUNT_KEY)
+    return int(value) if value is not None else 0
+
+
+def reset_chunk_counter(session: Session) -> None:
+    set_state(session, key=CHUNK_COUNT_KEY, value=str(chunk_count(session)))
 
 
 def commit_changes(
@@ -129,8 +146,12 @@ def commit_changes(
 ) -> int:
     """Bump the generation and log which chunk ids it added and removed, in the caller's
     transaction; forget generations older than ``retain``. ``log_covers=False`` (a change
-    too large to replay, e.g. every vector re-embedded) moves the floor past it instead."""
+    too large to replay, e.g. every vector re-embedded) moves the floor past it instead.
+    The chunk counter moves by the ids added minus the ids removed (rows inserted and
+    deleted by the caller; a re-embedded chunk is in both)."""
     generation = bump_generation(session)
+    if len(added) != len(removed):
+        _add_to_state(session, key=CHUNK_COUNT_KEY, amount=len(added) - len(removed))
     if log_covers:
         rows = [{"generation": generation, "chunk_id": i, "added": False} for i in removed]
         rows += [{"generation": generation, "chunk_id": i, "added": True} for i in added]

@@ -22,6 +22,19 @@ def test_health_ready_and_metrics(client: TestClient) -> None:
     assert "rag_llm_queue_depth" in metrics
 
 
+def test_readyz_is_503_when_faiss_lost_a_vector(client: TestClient) -> None:
+    kb = client.app.state.rag.resources.kb  # type: ignore[attr-defined]
+    lost = int(kb.vectors().ids()[0])
+    kb.vectors().remove([lost])
+    try:
+        body = client.get("/readyz")
+        assert body.status_code == 503
+        assert not body.json()["faiss_consistent"] and body.json()["status"] == "not ready"
+    finally:
+        kb.rebuild_vectors()
+    assert client.get("/readyz").status_code == 200
+
+
 def test_cors_origins_are_configurable(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "cors", cors_origins=["http://chat.local"])
     with TestClient(create_app(settings, load_llm=False)) as client:

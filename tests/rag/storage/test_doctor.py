@@ -12,6 +12,7 @@ from api.cli import app
 from ingest.ingestion import Ingestor
 from rag.embedding import Embedder, embedding_model_name
 from rag.settings import EmbeddingSettings
+from rag.storage import store
 from rag.storage.doctor import diagnose, repair
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import Chunk
@@ -64,12 +65,14 @@ def test_damage_is_found_and_repaired(filled: KnowledgeBase, embedder: Embedder)
     drop_from_full_text_index(filled, ids[3])
     with filled.write_session.begin() as session:  # one embedding is truncated
         session.execute(update(Chunk).where(Chunk.id == ids[4]).values(embedding=b"\x00" * 8))
+        store.set_state(session, key=store.CHUNK_COUNT_KEY, value="1")  # the counter is off
     orphan(filled, ids[5])
     report = diagnose(filled)
     assert not report.consistent
     assert report.missing_from_fts == [ids[3]]
     assert report.bad_embeddings == [ids[4]]
     assert report.orphan_chunks == [ids[5]]
+    assert report.chunk_counter_mismatch
     fixed = repair(filled, report, embedder=embedder)
     assert fixed.consistent, fixed
     assert fixed.repaired

@@ -85,6 +85,7 @@ def test_a_release_0_1_store_is_upgraded_in_place(settings: Settings) -> None:
             assert store.current_generation(session) == 4
             # Generations written before the log existed cannot be replayed.
             assert store.change_log_floor(session) == 4
+            assert store.counted_chunks(session) == len(TEXTS)
             hits = kb.lexical.search(session, query="saturday workshop", k=3)
             assert [h.chunk_id for h in hits][:1] == [1]
             # The old release's unfinished job has no owner: any process may resume it.

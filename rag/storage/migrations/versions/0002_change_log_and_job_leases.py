@@ -1,5 +1,6 @@
-"""A change log of chunk ids per generation (API processes patch their FAISS cache from it)
-and job leases (a job is claimed by one process, and taken over when its owner dies).
+"""A change log of chunk ids per generation (API processes patch their FAISS cache from it),
+a chunk counter, and job leases (a job is claimed by one process, and taken over when its
+owner dies).
 
 Revision ID: 0002
 Revises: 0001
@@ -30,6 +31,11 @@ def upgrade() -> None:
         "INSERT INTO store_state (key, value) SELECT 'change_log_floor', "
         "COALESCE((SELECT value FROM store_state WHERE key = 'generation'), '0')"
     )
+    # The chunk count kept by every write from now on.
+    op.execute(
+        "INSERT INTO store_state (key, value) SELECT 'chunk_count', "
+        "CAST((SELECT count(*) FROM chunks) AS VARCHAR(1024))"
+    )
     op.add_column("jobs", sa.Column("owner", sa.String(128), nullable=True))
     op.add_column("jobs", sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
 
@@ -38,5 +44,5 @@ def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("heartbeat_at")
         batch.drop_column("owner")
-    op.execute("DELETE FROM store_state WHERE key = 'change_log_floor'")
+    op.execute("DELETE FROM store_state WHERE key IN ('change_log_floor', 'chunk_count')")
     op.drop_table("chunk_changes")
