@@ -6,8 +6,10 @@ The compressed codes (``encoding``: FAISS's 4-bit scalar quantizer by default, 1
 candidates; ``exact_vectors`` (the embeddings kept in SQL) decide the order, so the scores a
 caller sees are the true cosines. Filters are applied inside the scan with an id selector,
 as in the flat index; when a selective filter leaves fewer than ``k`` candidates, more
-inverted lists are probed, and when still short the allowed vectors are scored exactly, so
-``k`` results come back whenever ``k`` exist.
+inverted lists are probed until as many candidates turn up as an unfiltered search re-scores;
+a filter allowing only a few vectors (a few times the candidates) is scored exactly, and so
+is any filter that still leaves fewer than ``k``: ``k`` results come back whenever ``k``
+exist.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ IdArray = npt.NDArray[np.int64]
 # with the ids that were found)
 ExactVectors = Callable[[IdArray], tuple[IdArray, FloatMatrix]]
 DEFAULT_ENCODING = "SQ4"
+# A filter allowing at most this many times the candidates is scored exactly, without the
+# inverted file: fewer vectors than several escalating probes would touch.
+_EXACT_FILTER_FACTOR = 4
 
 
 # Training vectors per inverted list: FAISS's k-means asks for at least 39.
@@ -149,9 +154,13 @@ class ApproximateIndex:
     def _candidates(self, vector: FloatMatrix, k: int, allowed: IdArray | None) -> IdArray:
         wanted = max(k, self.candidates)
         selector = None
+        target = wanted
         if allowed is not None:
             allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+            if allowed.size <= _EXACT_FILTER_FACTOR * wanted:
+                return allowed  # few enough to score them all exactly
             selector = faiss.IDSelectorBatch(allowed)
+            target = min(wanted, allowed.size)
         probes = self.probes
         with self._lock:
             while True:
@@ -160,9 +169,11 @@ class ApproximateIndex:
                 )
                 _, ids = self._index.search(vector[None, :], wanted, params=params)
                 hits = ids[0][ids[0] >= 0].astype(np.int64)
-                if hits.size >= k or probes >= self.lists:
+                if hits.size >= target or probes >= self.lists:
                     break
-                probes *= 4  # a selective filter: look into more lists
+                # A filter left fewer candidates than an unfiltered search would re-score:
+                # look into more lists, so a selective filter does not cost recall.
+                probes *= 4
         if hits.size < k and allowed is not None:
             # Still short only when fewer than k allowed vectors are indexed: score them all.
             return allowed

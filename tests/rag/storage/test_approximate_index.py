@@ -46,13 +46,28 @@ def test_scores_are_exact_and_k_results_come_back_under_filters(vectors: np.ndar
     scores, ids = index.search(query, 5)
     assert ids[0, 0] == 0 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)  # itself, exact
     assert np.allclose(scores[0], vectors[ids[0]] @ query[0], atol=1e-6)
-    # Five allowed vectors scattered over many lists: probing 2 lists finds few of them,
-    # the index looks further and finally scores the allowed ones exactly.
+    # Five allowed vectors: few enough to be scored exactly.
     allowed = np.array([7, 333, 901, 1500, 1999], dtype=np.int64)
     _, ids = index.search(query, 5, allowed_ids=allowed)
     assert sorted(ids[0].tolist()) == allowed.tolist()
     _, ids = index.search(query, 8, allowed_ids=allowed)  # fewer than k exist: padded
     assert sorted(i for i in ids[0].tolist() if i >= 0) == allowed.tolist()
+
+
+def test_a_selective_filter_probes_more_lists_instead_of_losing_recall(
+    vectors: np.ndarray,
+) -> None:
+    # Two probed lists hold about 25 of the 200 allowed vectors, fewer than the 100
+    # candidates an unfiltered search re-scores: the index must look into more lists.
+    index = build(vectors, probes=2, candidates=100)
+    allowed = np.sort(np.random.default_rng(5).choice(len(vectors), 200, replace=False))
+    found = 0
+    for row in range(50):
+        query = vectors[row + 100]
+        _, ids = index.search(query[None, :], 10, allowed_ids=allowed)
+        exact = allowed[np.argsort(-(vectors[allowed] @ query))[:10]]
+        found += len(set(ids[0].tolist()) & set(exact.tolist()))
+    assert found / 500 >= 0.95
 
 
 def test_remove_and_ids(vectors: np.ndarray) -> None:
