@@ -11,7 +11,8 @@ neighbour is on average, for the real sample and the synthetic set, as a check t
 synthetic data is not easier than real data.
 
 Per size and encoding: build time (train + add), index memory (the serialized index) and
-the process's resident-memory growth, query p50/p95 (one query at a time, re-scoring
+the process's resident-memory growth over the build (the index, FAISS's id hashtable and
+its work buffers), query p50/p95 (one query at a time, re-scoring
 included: the exact vectors come from a memory-mapped file, as the store's come from SQL),
 recall@10 against exact search, and recall@10 under filters letting 10% and 1% of the
 chunks through. The flat index (raw ``faiss.IndexFlatIP``) is measured beside it: its
@@ -146,8 +147,7 @@ def measure(size: int, encoding: str, source: SyntheticVectors, args: Any) -> di
         DIM, exact_vectors, lists=lists_for(size), encoding=encoding,
         probes=args.probes, candidates=args.candidates,
     )  # fmt: skip
-    sample = base[rng.choice(size, size=training_size(size, index.lists), replace=False)]
-    index.train(sample)
+    index.train(base[rng.choice(size, size=training_size(size, index.lists), replace=False)])
     trained = time.perf_counter()
     index.add(ids, base)
     row["lists"] = index.lists
