@@ -24,8 +24,9 @@ from rag.embedding import Embedder
 from rag.errors import DocumentError
 from rag.settings import Settings
 from rag.storage import store
-from rag.storage.knowledge_base import KnowledgeBase, vector_bytes
+from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.records import ChunkSpec, DocumentRecord
+from rag.storage.vector_cache import vector_bytes
 
 log = logging.getLogger(__name__)
 

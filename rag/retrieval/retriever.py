@@ -18,7 +18,8 @@ from rag.retrieval.rerank import Reranker
 from rag.settings import RetrievalSettings
 from rag.storage import store
 from rag.storage.filters import SearchFilter, WhereClause, allowed_chunk_ids, filter_clause
-from rag.storage.knowledge_base import KnowledgeBase, vectors_from_bytes
+from rag.storage.knowledge_base import KnowledgeBase
+from rag.storage.vector_cache import vectors_from_bytes
 
 
 class SearchMode(enum.StrEnum):

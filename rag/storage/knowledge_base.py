@@ -2,20 +2,16 @@
 
 Every write goes: one SQL transaction (documents, chunks, FTS, generation bump, and the
 chunk ids it added and removed in the change log), then the in-memory FAISS patch, then an
-atomic save. A FAISS cache behind the database (a crash between those steps, or another
-process wrote) is caught up from the change log, or rebuilt from SQL when the log no longer
-reaches back that far.
+atomic save. The FAISS cache (``rag.storage.vector_cache``) catches up from the change log
+when it is behind the database.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-import faiss
-import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,16 +19,12 @@ from rag.embedding import Embedder
 from rag.errors import EmbeddingModelMismatchError
 from rag.settings import Settings
 from rag.storage import store
-from rag.storage.approximate_index import ApproximateIndex, lists_for, training_size
 from rag.storage.lexical import LexicalIndex, lexical_index_for
 from rag.storage.models import Chunk, Collection, Document, DocumentStatus
 from rag.storage.records import DocumentRecord
 from rag.storage.schema import upgrade_schema
-from rag.storage.vector_index import FaissIndex, is_flat, load_index, save_index
-
-VectorCache = FaissIndex | ApproximateIndex
-# Vectors read per round trip when building or patching the cache.
-_READ_BATCH = 4096
+from rag.storage.vector_cache import DenseIndex, VectorCache, vector_bytes, vectors_from_bytes
+from rag.storage.vector_index import FaissIndex
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +62,6 @@ class SyncStatus:
     embedding_model: str | None
 
 
-def vector_bytes(vector: np.ndarray) -> bytes:
-    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
-
-
-def vectors_from_bytes(blobs: Sequence[bytes], dim: int) -> np.ndarray:
-    if not blobs:
-        return np.empty((0, dim), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
-
-
 class KnowledgeBase:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -92,11 +74,7 @@ class KnowledgeBase:
         self.write_session: sessionmaker[Session] = store.make_session_factory(
             self.engine, write=True
         )
-        self._vectors: VectorCache | None = None
-        self._vectors_generation = -1
-        self._vectors_lock = threading.RLock()
-        self.rebuild_count = 0
-        self.catch_up_count = 0
+        self.vector_cache = VectorCache(settings.faiss_path, settings.store, self.read_session)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -126,9 +104,7 @@ class KnowledgeBase:
                 store.set_state(session, key=store.EMBEDDING_MODEL_KEY, value=embedder.name)
                 store.set_state(session, key=store.EMBEDDING_DIM_KEY, value=str(embedder.dim))
                 if dim is None or int(dim) != embedder.dim:
-                    with self._vectors_lock:  # an empty cache of the wrong width
-                        self._vectors = None
-                        self._vectors_generation = -1
+                    self.vector_cache.forget()  # an empty cache of the wrong width
                 return
             if name != embedder.name or int(dim) != embedder.dim:
                 raise EmbeddingModelMismatchError(name, int(dim), embedder.name, embedder.dim)
@@ -176,159 +152,37 @@ class KnowledgeBase:
         with self.read_session() as session:
             return store.current_generation(session)
 
-    def vectors(self) -> VectorCache:
-        """The FAISS index, current with the DB: loaded from disk or kept in memory, caught
-        up from the change log, or rebuilt from SQL."""
-        with self._vectors_lock, self.snapshot_session() as session:
-            return self._sync_vectors(session)
+    def vectors(self) -> DenseIndex:
+        """The FAISS index, current with the DB (see ``VectorCache.sync``)."""
+        with self.snapshot_session() as session:
+            return self.vector_cache.sync(session)
 
     def sync_status(self) -> SyncStatus:
-        with self._vectors_lock, self.snapshot_session() as session:
-            index = self._sync_vectors(session)
+        with self.snapshot_session() as session:
+            index = self.vector_cache.sync(session)
             return SyncStatus(
-                generation=self._vectors_generation,
+                generation=store.current_generation(session),
                 chunks=store.counted_chunks(session),
                 faiss_vectors=index.size,
                 fts_rows=self.lexical.indexed_count(session),
                 embedding_model=store.get_state(session, key=store.EMBEDDING_MODEL_KEY),
             )
 
-    def _sync_vectors(self, session: Session) -> VectorCache:
-        """Bring the cache to the generation ``session`` sees (caller holds the lock)."""
-        db_generation = store.current_generation(session)
-        dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
-        dim = int(dim_value) if dim_value is not None else None
-        if self._vectors is None or (dim is not None and self._vectors.dim != dim):
-            loaded = load_index(self.settings.faiss_path)
-            wrapped = None
-            if loaded is not None and loaded[2] == dim and loaded[1] <= db_generation:
-                wrapped = self._wrap(loaded[0], loaded[2])
-            self._vectors = wrapped
-            self._vectors_generation = loaded[1] if wrapped is not None and loaded else -1
-        cached = self._vectors
-        if cached is not None and self._outgrown(cached):
-            cached = None  # rebuilt below as the kind its size calls for
-        if cached is not None and self._vectors_generation == db_generation:
-            return cached
-        if cached is not None and dim is not None and self._vectors_generation < db_generation:
-            changed = store.changed_chunk_ids(
-                session, after=self._vectors_generation, upto=db_generation
-            )
-            if changed is not None:
-                self._catch_up(session, cached, changed, dim)
-                self._vectors_generation = db_generation
-                if not self._outgrown(cached):
-                    return cached
-        log.info("FAISS cache is missing, too far behind or of the wrong kind; rebuilding")
-        self._vectors, self._vectors_generation = self._rebuild_from_sql(session)
-        if dim is not None:  # an index of unknown width is not worth a file
-            self.save_vectors()
-        return self._vectors
-
-    def _outgrown(self, index: VectorCache) -> bool:
-        """A flat cache grown past the approximate threshold, or an approximate one shrunk
-        below half of it (the gap keeps a store near the line from flipping back and forth)."""
-        above = self.settings.store.approximate_above
-        if isinstance(index, FaissIndex):
-            return index.size > above
-        return index.size < above // 2
-
-    def _wrap(self, raw: faiss.Index, dim: int) -> VectorCache | None:
-        """The cache of a loaded FAISS index; None for a kind this code never writes."""
-        if is_flat(raw):
-            return FaissIndex(dim, raw)
-        try:
-            return self._approximate(dim, index=raw)
-        except RuntimeError:  # not an inverted-file index
-            return None
-
-    def _approximate(
-        self, dim: int, *, index: faiss.Index | None = None, lists: int = 0
-    ) -> ApproximateIndex:
-        def exact_vectors(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            with self.read_session() as session:
-                rows = store.chunk_embeddings(session, chunk_ids=ids.tolist())
-            found = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
-            return found, vectors_from_bytes(list(rows.values()), dim)
-
-        options = self.settings.store
-        return ApproximateIndex(
-            dim, exact_vectors, lists=lists, index=index,
-            probes=options.approximate_probes, candidates=options.approximate_candidates,
-        )  # fmt: skip
-
-    def _catch_up(self, session: Session, index: VectorCache, changed: set[int], dim: int) -> None:
-        """Apply logged changes: drop every touched id, re-add those that exist now (their
-        current vectors). Idempotent, so a change applied twice is harmless."""
-        self.catch_up_count += 1
-        index.remove(changed)
-        wanted = sorted(changed)
-        for start in range(0, len(wanted), _READ_BATCH):
-            rows = store.chunk_embeddings(session, chunk_ids=wanted[start : start + _READ_BATCH])
-            if rows:
-                ids = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
-                index.add(ids, vectors_from_bytes(list(rows.values()), dim))
-
-    def _rebuild_from_sql(self, session: Session) -> tuple[VectorCache, int]:
-        self.rebuild_count += 1
-        generation = store.current_generation(session)
-        dim_value = store.get_state(session, key=store.EMBEDDING_DIM_KEY)
-        dim = int(dim_value) if dim_value is not None else 0
-        count = store.chunk_count(session)
-        index: VectorCache
-        if dim and count > self.settings.store.approximate_above:
-            index = self._approximate(dim, lists=min(lists_for(count), count))
-            # Trained on a random sample of the stored vectors.
-            sample = store.sample_embeddings(session, count=training_size(count, index.lists))
-            index.train(vectors_from_bytes(sample, dim))
-        else:
-            index = FaissIndex(dim or 1)
-        ids: list[int] = []
-        blobs: list[bytes] = []
-        result = session.execute(
-            select(Chunk.id, Chunk.embedding)
-            .order_by(Chunk.id)
-            .execution_options(yield_per=_READ_BATCH)
-        )
-        for chunk_id, blob in result:
-            ids.append(int(chunk_id))
-            blobs.append(blob)
-            if len(ids) >= _READ_BATCH:
-                index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
-                ids, blobs = [], []
-        if ids:
-            index.add(np.array(ids, dtype=np.int64), vectors_from_bytes(blobs, dim))
-        return index, generation
-
-    def rebuild_vectors(self) -> VectorCache:
-        """Drop the cache and rebuild FAISS from the embeddings in SQL, then save it."""
-        with self._vectors_lock, self.snapshot_session() as session:
-            self._vectors, self._vectors_generation = self._rebuild_from_sql(session)
-            self.save_vectors()
-            return self._vectors
+    def rebuild_vectors(self) -> DenseIndex:
+        """Rebuild FAISS from the embeddings in SQL and save it."""
+        with self.snapshot_session() as session:
+            return self.vector_cache.rebuild(session)
 
     def save_vectors(self) -> None:
-        with self._vectors_lock:
-            if self._vectors is not None:
-                save_index(self._vectors, self.settings.faiss_path, self._vectors_generation)
+        self.vector_cache.save()
 
-    def _apply_to_vectors(
-        self,
-        *,
-        generation: int,
-        removed: Sequence[int],
-        added_ids: Sequence[int],
-        added_vectors: np.ndarray | None,
-    ) -> None:
-        with self._vectors_lock:
-            if self._vectors is None or self._vectors_generation != generation - 1:
-                # Another process (or thread) wrote in between, or nothing is loaded: the
-                # next access catches up from the change log.
-                return
-            self._vectors.remove(removed)
-            if added_vectors is not None and len(added_ids):
-                self._vectors.add(np.array(added_ids, dtype=np.int64), added_vectors)
-            self._vectors_generation = generation
+    @property
+    def rebuild_count(self) -> int:
+        return self.vector_cache.rebuild_count
+
+    @property
+    def catch_up_count(self) -> int:
+        return self.vector_cache.catch_up_count
 
     # --- writes ------------------------------------------------------------------------
 
@@ -387,7 +241,7 @@ class KnowledgeBase:
                 session, added=added_ids, removed=removed, retain=self._retain
             )
         dim = self._dim()
-        self._apply_to_vectors(
+        self.vector_cache.apply(
             generation=generation,
             removed=removed,
             added_ids=added_ids,
@@ -420,7 +274,7 @@ class KnowledgeBase:
             session.execute(delete(Chunk).where(Chunk.document_id.in_(existing)))
             session.execute(delete(Document).where(Document.id.in_(existing)))
             generation = store.commit_changes(session, removed=removed, retain=self._retain)
-        self._apply_to_vectors(
+        self.vector_cache.apply(
             generation=generation, removed=removed, added_ids=[], added_vectors=None
         )
         if save:
