@@ -191,9 +191,11 @@ def unanswered_batch_items(session: Session, *, job_id: int) -> list[tuple[int, 
 def record_batch_item(
     session: Session, *, item_id: int, result: dict[str, Any] | None, error: str | None
 ) -> None:
-    """Store one item's outcome and count it on its job, in the caller's transaction."""
-    item = session.get(BatchItem, item_id)
-    if item is None:
+    """Store one item's outcome and count it on its job, in the caller's transaction. An
+    item already answered is left as it is: two processes that both ran the job (one had
+    stalled past its lease) count each answer once. The row lock orders them."""
+    item = session.scalar(select(BatchItem).where(BatchItem.id == item_id).with_for_update())
+    if item is None or item.result is not None or item.error is not None:
         return
     item.result, item.error = result, error
     job = session.get(Job, item.job_id)

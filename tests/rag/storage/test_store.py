@@ -63,6 +63,8 @@ def test_jobs_and_batch_items_keep_their_counters(kb: KnowledgeBase) -> None:
     with kb.write_session.begin() as session:
         jobs.record_batch_item(session, item_id=pending[0][0], result={"id": "a"}, error=None)
         jobs.record_batch_item(session, item_id=pending[1][0], result=None, error="too long")
+        # A second process that also answered the item (it ran the job too) counts nothing.
+        jobs.record_batch_item(session, item_id=pending[0][0], result={"id": "x"}, error=None)
         jobs.update_job(session, job_id=job_id, status=JobStatus.SUCCEEDED)
     with kb.read_session() as session:
         job = jobs.get_job(session, job_id=job_id)
