@@ -36,11 +36,11 @@ def _owner_is_gone(owner: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
     except ProcessLookupError:
         return True
-    except PermissionError:  # alive, someone else's
-        return False
+    except PermissionError:  # it exists, as another user's process
+        pass
     return False
 
 
