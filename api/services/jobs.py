@@ -116,12 +116,14 @@ class JobRunner:
         self._submit(job_id)
         return job_id
 
-    def _submit(self, job_id: int) -> None:
+    def _submit(self, job_id: int) -> bool:
+        """Queue the job unless it is queued or running here already; True when queued."""
         with self._active_lock:
             if job_id in self._active:
-                return
+                return False
             self._active.add(job_id)
         self._executor.submit(self._run, job_id)
+        return True
 
     def start(self) -> list[int]:
         """Resume what stopped processes left behind, then keep leases and watch for more."""
@@ -135,8 +137,8 @@ class JobRunner:
         with self.resources.kb.read_session() as session:
             ids = job_rows.claimable_job_ids(session, owner=self.owner, lease_s=self._lease_s)
         for job_id in ids:
-            log.info("resuming interrupted job %s", job_id)
-            self._submit(job_id)
+            if self._submit(job_id):  # not again on every keeper tick while it waits
+                log.info("resuming interrupted job %s", job_id)
         return ids
 
     def _keep_leases(self) -> None:

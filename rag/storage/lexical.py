@@ -24,6 +24,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    Select,
     bindparam,
     column,
     func,
@@ -34,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from rag.storage import store
 from rag.storage.models import Chunk, Collection, Document
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -62,6 +64,21 @@ class LexicalIndex(Protocol):
         ...
 
     def rebuild(self, session: Session) -> None: ...
+
+
+def filtered(
+    stmt: Select[Any], chunk_id: ColumnElement[Any], where: ColumnElement[bool] | None
+) -> Select[Any]:
+    """``stmt`` (hits keyed by ``chunk_id``) limited to the chunks a search filter allows,
+    through the chunk's document and collection (the tables filter clauses name)."""
+    if where is None:
+        return stmt
+    return (
+        stmt.join(Chunk, Chunk.id == chunk_id)
+        .join(Document, Document.id == Chunk.document_id)
+        .join(Collection, Collection.id == Document.collection_id)
+        .where(where)
+    )
 
 
 def query_terms(query: str) -> list[str]:
@@ -98,14 +115,7 @@ class SqliteFts5Index:
         fts_name: ColumnElement[Any] = literal_column(self.table)
         rank = func.bm25(fts_name).label("rank")
         stmt = select(fts.c.rowid, rank).where(fts_name.op("MATCH")(bindparam("match")))
-        if where is not None:
-            stmt = (
-                stmt.join(Chunk, Chunk.id == fts.c.rowid)
-                .join(Document, Document.id == Chunk.document_id)
-                .join(Collection, Collection.id == Document.collection_id)
-                .where(where)
-            )
-        stmt = stmt.order_by(rank).limit(k)
+        stmt = filtered(stmt, fts.c.rowid, where).order_by(rank).limit(k)
         rows = session.execute(stmt, {"match": match}).all()
         return [LexicalHit(chunk_id=int(r[0]), score=-float(r[1])) for r in rows]
 
@@ -150,10 +160,7 @@ class PostgresTermIndex:
 
     def _corpus_stats(self, session: Session) -> tuple[float, float]:
         """Chunk count and mean chunk length, recounted after a write at most every 30 s."""
-        generation = int(
-            session.execute(text("SELECT value FROM store_state WHERE key = 'generation'")).scalar()
-            or 0
-        )
+        generation = store.current_generation(session)
         fresh = time.monotonic() - self._stats_at < _STATS_MAX_AGE_S
         if self._stats is None or (self._stats[0] != generation and not fresh):
             count, mean = session.execute(
@@ -181,14 +188,7 @@ class PostgresTermIndex:
             .columns(column("id", Integer), column("score", Float))
             .subquery("bm25")
         )
-        stmt = select(scored.c.id, scored.c.score)
-        if where is not None:
-            stmt = (
-                stmt.join(Chunk, Chunk.id == scored.c.id)
-                .join(Document, Document.id == Chunk.document_id)
-                .join(Collection, Collection.id == Document.collection_id)
-                .where(where)
-            )
+        stmt = filtered(select(scored.c.id, scored.c.score), scored.c.id, where)
         rows = session.execute(stmt.order_by(scored.c.score.desc(), scored.c.id).limit(k)).all()
         return [LexicalHit(chunk_id=int(r[0]), score=float(r[1])) for r in rows]
 
