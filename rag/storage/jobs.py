@@ -1,9 +1,11 @@
 """Job rows and batch items: every query the job runner and the batch endpoints need.
 
 Several API processes may share one store. A job is run by the process that holds its lease
-(``owner`` + ``heartbeat_at``); claiming takes the row with ``SELECT ... FOR UPDATE SKIP
-LOCKED`` on PostgreSQL (SQLite's writers are serialized by ``BEGIN IMMEDIATE``), so exactly
-one process wins. A lease nobody renewed for ``lease_s`` seconds, or whose owner was a
+(``owner`` + ``heartbeat_at``); claiming locks the row with ``SELECT ... FOR UPDATE`` on
+PostgreSQL (SQLite's writers are serialized by ``BEGIN IMMEDIATE``) and then reads the lease,
+so exactly one process wins. It waits for the lock rather than skipping a locked row: the
+row is also locked for a moment by the owner's own lease renewal, and a skipped claim would
+leave the job queued nowhere. A lease nobody renewed for ``lease_s`` seconds, or whose owner was a
 process on this host that no longer exists, may be taken over: the job resumes elsewhere.
 """
 
@@ -71,17 +73,18 @@ def get_job(session: Session, *, job_id: int) -> Job:
 
 
 def claimable_job_ids(session: Session, *, owner: str, lease_s: float) -> list[int]:
-    """Unfinished jobs nobody (else) holds a live lease on, oldest first."""
+    """Unfinished jobs ``owner`` may run, oldest first: its own (the caller skips those it
+    has queued already) and those nobody else holds a live lease on."""
     stale = utcnow() - timedelta(seconds=lease_s)
     rows = session.execute(
         select(Job.id, Job.owner, Job.heartbeat_at)
-        .where(Job.status.in_(UNFINISHED), Job.owner.is_distinct_from(owner))
+        .where(Job.status.in_(UNFINISHED))
         .order_by(Job.id)
     ).all()
     return [
         int(job_id)
         for job_id, holder, beat in rows
-        if holder is None or _older(beat, stale) or _owner_is_gone(holder)
+        if holder in (None, owner) or _older(beat, stale) or _owner_is_gone(holder)
     ]
 
 
@@ -89,9 +92,7 @@ def claim_job(session: Session, *, job_id: int, owner: str, lease_s: float) -> J
     """Take the job's lease (and mark it running) unless another process holds a live one;
     None when the job is finished or held. Run in a write transaction."""
     job = session.scalar(
-        select(Job)
-        .where(Job.id == job_id, Job.status.in_(UNFINISHED))
-        .with_for_update(skip_locked=True)
+        select(Job).where(Job.id == job_id, Job.status.in_(UNFINISHED)).with_for_update()
     )
     if job is None:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -60,14 +62,36 @@ def test_released_leases_and_finished_jobs(kb: KnowledgeBase) -> None:
     assert not claim(kb, done, "me")
 
 
-def test_a_row_being_claimed_is_skipped_not_waited_for(kb: KnowledgeBase, backend: str) -> None:
+def test_a_claim_waits_for_a_locked_row_and_then_reads_the_lease(
+    kb: KnowledgeBase, backend: str
+) -> None:
     if backend == "sqlite":
         pytest.skip("SQLite serializes writers with BEGIN IMMEDIATE: there is no row lock")
-    job_id = new_job(kb, dead_process_owner())
-    with kb.write_session.begin() as first:
-        assert jobs.claim_job(first, job_id=job_id, owner="a", lease_s=LEASE_S) is not None
-        # While the first claim is uncommitted, a second process skips the locked row.
-        with kb.write_session.begin() as second:
-            assert jobs.claim_job(second, job_id=job_id, owner="b", lease_s=LEASE_S) is None
+    job_id = new_job(kb, "host-a:1:runner")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The owner's keeper renews the lease while its worker claims the job: the claim
+        # must wait for the renewal, not give the job up (it would then run nowhere).
+        with kb.write_session.begin() as renewal:
+            jobs.renew_leases(renewal, owner="host-a:1:runner", job_ids=[job_id])
+            owner_claim = pool.submit(claim, kb, job_id, "host-a:1:runner")
+            time.sleep(0.5)
+            assert not owner_claim.done()  # blocked on the renewal's row lock
+        assert owner_claim.result(timeout=30)
+        # Another process racing for the job waits for the winner, then sees its live lease.
+        with kb.write_session.begin() as first:
+            assert jobs.claim_job(first, job_id=job_id, owner="host-a:1:runner", lease_s=LEASE_S)
+            rival_claim = pool.submit(claim, kb, job_id, "host-b:2:runner")
+            time.sleep(0.5)
+            assert not rival_claim.done()
+        assert not rival_claim.result(timeout=30)
     with kb.read_session() as session:
-        assert jobs.get_job(session, job_id=job_id).owner == "a"
+        assert jobs.get_job(session, job_id=job_id).owner == "host-a:1:runner"
+
+
+def test_own_unfinished_jobs_stay_claimable_by_their_owner(kb: KnowledgeBase) -> None:
+    """A job its own process created but no longer has queued (e.g. a claim that failed on
+    a database error) is found again by that process's keeper."""
+    job_id = new_job(kb, "host-a:1:runner")
+    with kb.read_session() as session:
+        assert jobs.claimable_job_ids(session, owner="host-a:1:runner", lease_s=LEASE_S) == [job_id]
+        assert jobs.claimable_job_ids(session, owner="host-b:2:runner", lease_s=LEASE_S) == []
