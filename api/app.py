@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
         gate = LLMGate(
             max_waiting=settings.api.llm_queue_size,
             retry_after=settings.api.retry_after_seconds,
+            generators=settings.llm.generators,
         )
         answering = AnsweringService(
             settings=settings, resources=resources, gate=gate, metrics=metrics

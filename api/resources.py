@@ -12,7 +12,8 @@ from typing import Generic, TypeVar
 
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
-from rag.answering.llm import LlamaCppLLM, load_llm
+from rag.answering.llm import LLM
+from rag.answering.llm_servers import load_generator
 from rag.embedding import Embedder, load_embedder
 from rag.retrieval.rerank import load_reranker
 from rag.retrieval.retriever import Retriever
@@ -46,14 +47,14 @@ class Resources:
         self.settings = settings
         self.kb = KnowledgeBase(settings)
         self.embedder_model = Lazy(lambda: load_embedder(settings.embedding))
-        self.llm_model = Lazy(lambda: load_llm(settings.llm))
+        self.llm_model = Lazy(lambda: load_generator(settings.llm))
 
     @property
     def embedder(self) -> Embedder:
         return self.embedder_model.get()
 
     @property
-    def llm(self) -> LlamaCppLLM:
+    def llm(self) -> LLM:
         return self.llm_model.get()
 
     @cached_property

@@ -66,6 +66,10 @@ class ModelUnavailableError(RagError):
     """A configured model file or directory is missing."""
 
 
+class LLMServerError(ModelUnavailableError):
+    """An LLM server of the pool failed or cannot be reached."""
+
+
 class BusyError(RagError):
     """The LLM queue is full; try again after ``retry_after`` seconds."""
 

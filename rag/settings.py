@@ -183,6 +183,28 @@ class LLMSettings(BaseModel):
     repeat_penalty: float = Field(
         default=1.1, ge=1.0, le=2.0, description="Penalty on repeated tokens (loops)."
     )
+    servers: list[str] = Field(
+        default_factory=list,
+        description="Base URLs of OpenAI-compatible llama.cpp servers serving the same GGUF "
+        '(e.g. `["http://10.0.0.5:8081","http://10.0.0.6:8081"]`). When set, generation goes '
+        "to the least busy of them; the GGUF is still read locally for its tokenizer and "
+        "chat template (vocabulary only).",
+    )
+    keep_local: bool = Field(
+        default=False,
+        description="With `servers` set, also generate with the in-process model beside them.",
+    )
+    server_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest wait for a server's next streamed token."
+    )
+    server_retry_s: float = Field(
+        default=10.0, gt=0, description="How long a failed server is left out before a retry."
+    )
+
+    @property
+    def generators(self) -> int:
+        """How many generations can run at once: one per server, one in process."""
+        return len(self.servers) + (1 if self.keep_local or not self.servers else 0)
 
 
 class ApiSettings(BaseModel):

@@ -1,13 +1,24 @@
-"""`rag serve`, `rag keys create` and `rag doctor`."""
+"""`rag serve`, `rag llm-server`, `rag keys create` and `rag doctor`."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from typing import Annotated
 
 import typer
 
 from api.auth import create_key
-from api.cli.common import JsonOption, context, err, open_kb, out, print_fields, print_json
+from api.cli.common import (
+    JsonOption,
+    context,
+    err,
+    fail,
+    open_kb,
+    out,
+    print_fields,
+    print_json,
+)
 from rag.embedding import embedding_model_name, load_embedder
 from rag.storage.doctor import diagnose, repair
 
@@ -30,6 +41,24 @@ def serve(
         port=port or settings.api.port,
         log_level="info",
     )
+
+
+def llm_server(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8081,
+) -> None:
+    """Serve the configured model (RAG_LLM__PRESET or RAG_LLM__MODEL_PATH) as one member of
+    an LLM pool: llama-cpp-python's OpenAI-compatible server with the settings the pool
+    expects. List its URL in RAG_LLM__SERVERS of the API processes."""
+    from rag.answering.llm_servers import server_command
+    from rag.bundled import use_offline_runtime
+
+    if importlib.util.find_spec("starlette_context") is None:
+        raise fail("the llama.cpp server is not installed: pip install 'rag-backend[server]'")
+    use_offline_runtime()  # the server inherits OMP_WAIT_POLICY=PASSIVE and offline mode
+    command = server_command(context.settings().llm, host=host, port=port)
+    err.print(f"serving {command[4]} on http://{host}:{port}")
+    os.execv(command[0], command)
 
 
 @keys_app.command("create")

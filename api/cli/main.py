@@ -50,6 +50,7 @@ for command in (
     query.chat,
     query.batch,
     admin.serve,
+    admin.llm_server,
     admin.doctor,
 ):
     app.command()(command)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -8,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import State
+from rag.answering.llm_servers import LLMPool
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +29,11 @@ async def readyz(state: State) -> JSONResponse:
     def check() -> dict[str, Any]:
         status = state.resources.kb.sync_status()
         stored = status.embedding_model
-        return {
+        report: dict[str, Any] = {}
+        llm = state.resources.llm if state.resources.llm_model.loaded else None
+        if isinstance(llm, LLMPool):
+            report["llm_servers"] = [asdict(member) for member in llm.status()]
+        return report | {
             "embedder_loaded": state.resources.embedder_model.loaded,
             "llm_loaded": state.resources.llm_model.loaded,
             "generation": status.generation,
@@ -45,6 +51,8 @@ async def readyz(state: State) -> JSONResponse:
         and report["fts_consistent"]
         and report["embedding_model_matches"]
     )
+    if "llm_servers" in report:  # a pool answers while any one of its members does
+        ready = ready and any(member["up"] for member in report["llm_servers"])
     report["status"] = "ready" if ready else "not ready"
     return JSONResponse(report, status_code=200 if ready else 503)
 

@@ -1,10 +1,11 @@
-"""Admission control in front of the single llama.cpp context.
+"""Admission control in front of the generators (the llama.cpp context, or each server of
+an LLM pool).
 
-One generation runs at a time; up to ``max_waiting`` more may wait. An interactive request
-beyond that is refused at once with ``BusyError`` (HTTP 429 + Retry-After) instead of piling
-up threads. Batch answers wait for a free slot instead, and only start when no interactive
-request is running or waiting, so a batch never delays a chat user by more than the one
-answer it is generating.
+One generation runs at a time per generator; up to ``max_waiting`` more may wait per
+generator. An interactive request beyond that is refused at once with ``BusyError`` (HTTP
+429 + Retry-After) instead of piling up threads. Batch answers wait for a free slot
+instead, and only start when no interactive request is running or waiting, so a batch
+never delays a chat user by more than the one answer it is generating.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class Priority(enum.Enum):
 
 
 class LLMGate:
-    def __init__(self, *, max_waiting: int, retry_after: int) -> None:
-        self.capacity = 1 + max_waiting
+    def __init__(self, *, max_waiting: int, retry_after: int, generators: int = 1) -> None:
+        self.capacity = generators * (1 + max_waiting)
         self.retry_after = retry_after
         # Bounded: a second release of one slot raises instead of silently adding capacity.
         self._slots = threading.BoundedSemaphore(self.capacity)

@@ -77,20 +77,76 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+class PromptFormat:
+    """A model's chat template, tokenizer and stop strings: what the packer and the
+    verification pass need to build and count prompts exactly as the model reads them.
+    Built from a loaded model, or from the GGUF's vocabulary alone (``vocab_only``) where
+    the weights live in another process (a llama.cpp server)."""
+
+    def __init__(self, llama: Any) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llama = llama
+        eos_text = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "ignore")
+        bos_text = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "ignore")
+        template = llama.metadata.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
+        self._formatter = Jinja2ChatFormatter(
+            template, eos_token=eos_text, bos_token=bos_text, add_generation_prompt=True
+        )
+        self.stop = [s for s in {eos_text, "<|im_end|>"} if s]
+        self.yes_tokens = self._first_tokens("yes")
+        self.no_tokens = self._first_tokens("no")
+
+    @classmethod
+    def of_file(cls, path: Path) -> PromptFormat:
+        """The format of a GGUF file, reading its vocabulary only (no weights)."""
+        use_offline_runtime()
+        from llama_cpp import Llama
+
+        return cls(Llama(model_path=str(path), vocab_only=True, verbose=False))
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        payload: Any = [{"role": m.role, "content": m.content} for m in messages]
+        response = self._formatter(messages=payload)
+        return str(response.prompt)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        """Tokens as ``create_completion`` makes them (BOS where the model wants one)."""
+        return list(self.llama.tokenize(text.encode("utf-8"), special=True))
+
+    def _first_tokens(self, word: str) -> list[int]:
+        """First tokens of the word's usual spellings (" Yes", "yes", ...)."""
+        variants = {word, word.capitalize(), " " + word, " " + word.capitalize()}
+        return sorted(
+            {
+                self.llama.tokenize(v.encode("utf-8"), add_bos=False, special=False)[0]
+                for v in variants
+            }
+        )
+
+
+def model_file(settings: LLMSettings) -> Path:
+    """The GGUF the settings name (a path, or a preset assembled on first use)."""
+    path = (
+        Path(settings.model_path)
+        if settings.model_path
+        else preset_model_path(settings.preset, cache_dir=settings.cache_dir)
+    )
+    if not path.is_file():
+        raise ModelUnavailableError(f"GGUF model file not found: {path}")
+    return path
+
+
 class LlamaCppLLM:
     """One llama.cpp context, used by one generation at a time (a lock serializes callers)."""
 
     def __init__(self, settings: LLMSettings) -> None:
-        path = (
-            Path(settings.model_path)
-            if settings.model_path
-            else preset_model_path(settings.preset, cache_dir=settings.cache_dir)
-        )
-        if not path.is_file():
-            raise ModelUnavailableError(f"GGUF model file not found: {path}")
+        path = model_file(settings)
         use_offline_runtime()
         from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.settings = settings
         self.path = path
@@ -106,33 +162,20 @@ class LlamaCppLLM:
         )
         self.n_ctx = settings.n_ctx
         self.name = path.stem
-        eos = self.llama.token_eos()
-        bos = self.llama.token_bos()
-        self.eos_text = self.llama.detokenize([eos], special=True).decode("utf-8", "ignore")
-        bos_text = self.llama.detokenize([bos], special=True).decode("utf-8", "ignore")
-        template = self.llama.metadata.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
-        self._formatter = Jinja2ChatFormatter(
-            template, eos_token=self.eos_text, bos_token=bos_text, add_generation_prompt=True
-        )
-        self._stop = [s for s in {self.eos_text, "<|im_end|>"} if s]
-        self._yes_tokens = self._first_tokens("yes")
-        self._no_tokens = self._first_tokens("no")
+        self.format = PromptFormat(self.llama)
         self._lock = threading.Lock()
         self.calls = 0
         self._prefix_tokens: list[int] = []
         self._prefix_state: Any = None
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
-        payload: Any = [{"role": m.role, "content": m.content} for m in messages]
-        response = self._formatter(messages=payload)
-        return str(response.prompt)
+        return self.format.render(messages)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self.format.count_tokens(text)
 
     def _prompt_tokens(self, text: str) -> list[int]:
-        """Tokens as ``create_completion`` makes them (BOS where the model wants one)."""
-        return list(self.llama.tokenize(text.encode("utf-8"), special=True))
+        return self.format.prompt_tokens(text)
 
     def cache_prefix(self, prefix: str) -> int:
         """Evaluate ``prefix`` (the instructions every answer prompt starts with) once and
@@ -191,19 +234,9 @@ class LlamaCppLLM:
             self.llama.eval(tokens)
             pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
             logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
-        yes = max(logits[t] for t in self._yes_tokens)
-        no = max(logits[t] for t in self._no_tokens)
+        yes = max(logits[t] for t in self.format.yes_tokens)
+        no = max(logits[t] for t in self.format.no_tokens)
         return float(1.0 / (1.0 + np.exp(no - yes)))
-
-    def _first_tokens(self, word: str) -> list[int]:
-        """First tokens of the word's usual spellings (" Yes", "yes", ...)."""
-        variants = {word, word.capitalize(), " " + word, " " + word.capitalize()}
-        return sorted(
-            {
-                self.llama.tokenize(v.encode("utf-8"), add_bos=False, special=False)[0]
-                for v in variants
-            }
-        )
 
     def stream(
         self,
@@ -233,7 +266,7 @@ class LlamaCppLLM:
                 temperature=self.settings.temperature if temperature is None else temperature,
                 seed=self.settings.seed,
                 repeat_penalty=self.settings.repeat_penalty,
-                stop=self._stop,
+                stop=self.format.stop,
                 stream=True,
             )
             try:

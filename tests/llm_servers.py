@@ -1,0 +1,68 @@
+"""Real llama.cpp server processes (``python -m llama_cpp.server``) on loopback ports, for the
+LLM pool tests and ``bench/llm_pool.py``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from types import TracebackType
+
+import httpx
+
+from api.local_server import free_port
+from rag.answering.llm_servers import server_command
+from rag.bundled import use_offline_runtime
+from rag.settings import LLMSettings
+
+
+class LlamaServerProcess:
+    def __init__(self, settings: LLMSettings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> LlamaServerProcess:
+        use_offline_runtime()
+        command = server_command(self.settings, host="127.0.0.1", port=self.port)
+        self.process = subprocess.Popen(
+            command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"llama.cpp server exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"llama.cpp server on {self.url} did not come up")
+            try:
+                if httpx.get(f"{self.url}/v1/models", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, open connections simply break."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def __enter__(self) -> LlamaServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
