@@ -21,7 +21,7 @@ from ingest.background import OrderedWorker
 from ingest.chunking import Chunker, make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path, size_error
 from rag.embedding import Embedder
-from rag.errors import DocumentError
+from rag.errors import DocumentError, NotFoundError
 from rag.settings import Settings
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
@@ -83,7 +83,7 @@ class UploadedFile:
 
 
 @dataclass(slots=True)
-class _Pending:
+class PendingDocument:
     document: LoadedDocument
     chunks: list[ChunkSpec]
     is_update: bool
@@ -158,7 +158,7 @@ class Ingestor:
         )
         if prune:
             roots = [str(p.expanduser().resolve()) for p in paths if p.exists()]
-            summary.deleted = self._prune(collection, roots, seen)
+            summary.deleted = prune_vanished(self.kb, collection, roots, seen)
         self.kb.save_vectors()
         return summary
 
@@ -208,7 +208,7 @@ class Ingestor:
         summary.failed = len(initial_errors)
         known = self._known_documents(collection)
         seen: set[str] = set()
-        pending: list[_Pending] = []
+        pending: list[PendingDocument] = []
         pending_chunks = 0
         done = len(initial_errors)
         group_size = self.settings.ingest.embed_group_chunks
@@ -217,7 +217,7 @@ class Ingestor:
             if progress is not None:
                 progress(IngestProgress(done=done, total=total, summary=summary, current=current))
 
-        writer: OrderedWorker[list[_Pending]] = OrderedWorker(
+        writer: OrderedWorker[list[PendingDocument]] = OrderedWorker(
             lambda group: self._write_group(group, collection, summary), name="ingest-writer"
         )
 
@@ -231,7 +231,7 @@ class Ingestor:
             for item in documents:
                 # A file that failed to load still exists: never prune its documents.
                 seen.add(item.source)
-                prepared = self._prepare(item, known)
+                prepared = self.prepare(item, known)
                 if prepared is None:
                     summary.unchanged += 1
                 elif isinstance(prepared, FileError):
@@ -249,9 +249,9 @@ class Ingestor:
         report("")
         return summary, seen
 
-    def _prepare(
+    def prepare(
         self, item: LoadedDocument | DocumentError, known: dict[str, tuple[str, str]]
-    ) -> _Pending | FileError | None:
+    ) -> PendingDocument | FileError | None:
         """The chunks to write, the reason there are none, or None when unchanged."""
         if isinstance(item, DocumentError):
             return FileError(item.source, type(item).__name__, item.reason)
@@ -261,7 +261,7 @@ class Ingestor:
         chunks = self.chunker.chunk(item)
         if not chunks:
             return FileError(item.source, "EmptyDocumentError", "no text left after chunking")
-        return _Pending(item, chunks, is_update=previous is not None)
+        return PendingDocument(item, chunks, is_update=previous is not None)
 
     def _known_documents(self, collection: str) -> dict[str, tuple[str, str]]:
         with self.kb.read_session() as session:
@@ -275,8 +275,20 @@ class Ingestor:
             )
 
     def _write_group(
-        self, pending: list[_Pending], collection: str, summary: IngestSummary
+        self, pending: list[PendingDocument], collection: str, summary: IngestSummary
     ) -> None:
+        embeddings = self.embed(pending, summary)
+        result = self.kb.write_documents(self.records(pending, embeddings, collection))
+        summary.chunks_written += len(result.added_chunk_ids)
+        for item in pending:
+            if item.is_update:
+                summary.updated += 1
+            else:
+                summary.added += 1
+
+    def embed(self, pending: Sequence[PendingDocument], summary: IngestSummary) -> dict[str, bytes]:
+        """chunk content hash -> embedding bytes for every chunk of ``pending``: stored ones
+        reused, the others encoded in one call."""
         hashes = {c.content_hash for p in pending for c in p.chunks}
         embeddings = self._reusable_embeddings(hashes)
         summary.chunks_reused += sum(
@@ -292,7 +304,12 @@ class Ingestor:
             summary.chunks_embedded += len(missing)
             for key, vector in zip(missing, vectors, strict=True):
                 embeddings[key] = vector_bytes(vector)
-        records = [
+        return embeddings
+
+    def records(
+        self, pending: Sequence[PendingDocument], embeddings: dict[str, bytes], collection: str
+    ) -> list[DocumentRecord]:
+        return [
             DocumentRecord(
                 collection=collection,
                 document=item.document,  # a LoadedDocument is the DocumentInfo it carries
@@ -302,22 +319,18 @@ class Ingestor:
             )
             for item in pending
         ]
-        result = self.kb.write_documents(records)
-        summary.chunks_written += len(result.added_chunk_ids)
-        for item in pending:
-            if item.is_update:
-                summary.updated += 1
-            else:
-                summary.added += 1
 
-    def _prune(self, collection: str, roots: list[str], seen: set[str]) -> int:
-        with self.kb.read_session() as session:
-            try:
-                collection_row = store.get_collection(session, name=collection)
-            except Exception:
-                return 0
-            candidates = store.documents_by_origin(
-                session, collection_id=collection_row.id, origins=roots
-            )
-        stale = [doc_id for doc_id, source, _ in candidates if source not in seen]
-        return self.kb.delete_documents(stale, save=False)
+
+def prune_vanished(kb: KnowledgeBase, collection: str, roots: list[str], seen: set[str]) -> int:
+    """Delete the collection's documents read from under ``roots`` whose source was not
+    ``seen`` in this run (their file is gone); returns how many."""
+    with kb.read_session() as session:
+        try:
+            collection_row = store.get_collection(session, name=collection)
+        except NotFoundError:
+            return 0
+        candidates = store.documents_by_origin(
+            session, collection_id=collection_row.id, origins=roots
+        )
+    stale = [doc_id for doc_id, source, _ in candidates if source not in seen]
+    return kb.delete_documents(stale, save=False)

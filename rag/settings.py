@@ -83,6 +83,21 @@ class IngestSettings(BaseModel):
     )
 
 
+class SparkSettings(BaseModel):
+    master: str = Field(
+        default="local[*,4]",
+        description="Spark master URL for `--engine spark`: local[*,4] = every core of this "
+        "machine, a failed task tried up to 4 times; spark://host:7077, yarn, k8s://... for "
+        "a cluster (whose executors must reach the same store: PostgreSQL).",
+    )
+    rows_per_task: int = Field(
+        default=256, ge=1, description="Documents of a JSONL corpus per Spark task."
+    )
+    partitions: int = Field(
+        default=0, ge=0, description="Spark partitions of the work; 0 = twice the parallelism."
+    )
+
+
 class RetrievalSettings(BaseModel):
     mode: str = Field(default="hybrid", description="dense, lexical or hybrid.")
     k: int = Field(default=5, ge=1, le=1000, description="Passages returned by default.")
@@ -309,6 +324,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import TextColumn
 
-from api.cli.common import JsonOption, err, fail, open_resources, print_json, progress_bar
+from api.cli.common import (
+    JsonOption,
+    context,
+    err,
+    fail,
+    open_resources,
+    print_json,
+    progress_bar,
+)
 from ingest.ingestion import IngestProgress
 from rag.errors import RagError
+
+
+class Engine(enum.StrEnum):
+    LOCAL = "local"
+    SPARK = "spark"
 
 
 def ingest(
@@ -21,23 +35,39 @@ def ingest(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete documents whose source file disappeared.")
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: this process; spark: loading, chunking and embedding on Spark."),
+    ] = Engine.LOCAL,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL (default RAG_SPARK__MASTER, local[*,4])."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest files (txt, md, html, pdf, docx, BEIR jsonl) incrementally; exit 1 if any failed."""
-    with open_resources() as resources:
-        try:
-            chunks = TextColumn("docs · {task.fields[chunks]} chunks")
-            with progress_bar("ingesting", chunks, quiet=as_json) as bar:
-                task = bar.add_task("ingest", total=None, chunks=0)
+    try:
+        chunks = TextColumn("docs · {task.fields[chunks]} chunks")
+        with progress_bar("ingesting", chunks, quiet=as_json) as bar:
+            task = bar.add_task("ingest", total=None, chunks=0)
 
-                def on_progress(p: IngestProgress) -> None:
-                    bar.update(task, completed=p.done, total=p.total, chunks=p.chunks)
+            def on_progress(p: IngestProgress) -> None:
+                bar.update(task, completed=p.done, total=p.total, chunks=p.chunks)
 
-                summary = resources.ingestor.ingest_paths(
-                    paths, collection=collection, prune=prune, progress=on_progress
-                )
-        except RagError as exc:
-            raise fail(str(exc)) from exc
+            if engine is Engine.SPARK:
+                from ingest.spark import ingest_with_spark
+
+                summary = ingest_with_spark(
+                    context.settings(), paths, collection=collection, prune=prune,
+                    master=spark_master, progress=on_progress,
+                )  # fmt: skip
+            else:
+                with open_resources() as resources:
+                    summary = resources.ingestor.ingest_paths(
+                        paths, collection=collection, prune=prune, progress=on_progress
+                    )
+    except RagError as exc:
+        raise fail(str(exc)) from exc
     if as_json:
         print_json(summary.to_dict())
     else:

@@ -187,10 +187,31 @@ class KnowledgeBase:
     # --- writes ------------------------------------------------------------------------
 
     def write_documents(self, records: Sequence[DocumentRecord]) -> WriteResult:
-        """Insert or replace documents (with their chunks) in one transaction."""
+        """Insert or replace documents (with their chunks) in one transaction, then patch
+        this process's FAISS cache with them."""
         if not records:
             return WriteResult([], [], [], self.generation())
         self.vectors()  # make sure the cache is current before patching it
+        result, added_vectors = self._store_documents(records)
+        self.vector_cache.apply(
+            generation=result.generation,
+            removed=result.removed_chunk_ids,
+            added_ids=result.added_chunk_ids,
+            added_vectors=vectors_from_bytes(added_vectors, self._dim()),
+        )
+        return result
+
+    def store_documents(self, records: Sequence[DocumentRecord]) -> WriteResult:
+        """Insert or replace documents in one transaction without touching this process's
+        FAISS cache: for writers that never search (Spark executors). Every cache, here or
+        in other processes, catches up through the change log."""
+        if not records:
+            return WriteResult([], [], [], self.generation())
+        return self._store_documents(records)[0]
+
+    def _store_documents(
+        self, records: Sequence[DocumentRecord]
+    ) -> tuple[WriteResult, list[bytes]]:
         removed: list[int] = []
         added_chunks: list[Chunk] = []
         added_vectors: list[bytes] = []
@@ -240,14 +261,7 @@ class KnowledgeBase:
             generation = store.commit_changes(
                 session, added=added_ids, removed=removed, retain=self._retain
             )
-        dim = self._dim()
-        self.vector_cache.apply(
-            generation=generation,
-            removed=removed,
-            added_ids=added_ids,
-            added_vectors=vectors_from_bytes(added_vectors, dim),
-        )
-        return WriteResult(document_ids, added_ids, removed, generation)
+        return WriteResult(document_ids, added_ids, removed, generation), added_vectors
 
     def _model_name_for_write(self, session: Session) -> str:
         name = store.get_state(session, key=store.EMBEDDING_MODEL_KEY)

@@ -273,13 +273,19 @@ def document_ids_in(session: Session, *, collection_id: int) -> list[int]:
     return list(session.scalars(select(Document.id).where(Document.collection_id == collection_id)))
 
 
-def document_fingerprints(session: Session, *, collection: str) -> dict[str, tuple[str, str]]:
-    """source -> (content hash, pipeline signature) of every document of ``collection``."""
-    rows = session.execute(
+def document_fingerprints(
+    session: Session, *, collection: str, sources: Sequence[str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """source -> (content hash, pipeline signature) of the documents of ``collection`` (all,
+    or those of ``sources``)."""
+    query = (
         select(Document.source, Document.content_hash, Document.pipeline_signature)
         .join(Collection, Collection.id == Document.collection_id)
         .where(Collection.name == collection)
-    ).all()
+    )
+    if sources is not None:
+        query = query.where(Document.source.in_(list(sources)))
+    rows = session.execute(query).all()
     return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
 
 

@@ -1,0 +1,348 @@
+"""Ingestion on Apache Spark (``rag ingest --engine spark``): the same pipeline as the local
+engine, spread over executors.
+
+* Listing runs in the executors (one task per path argument). A JSONL corpus is split into
+  row ranges of ``rows_per_task`` documents, so one big file still spreads over executors.
+* Loading, chunking and embedding run in the executors (``mapInPandas``); the embedding model,
+  the chunker and the store connection are built once per executor Python process and reused
+  by every task it runs (Spark reuses its Python workers).
+* Each document is written through the store layer in its own transaction. A task that Spark
+  retries (a crash, a lost executor) or runs twice (speculation) finds the documents its
+  first attempt wrote unchanged (same content hash and pipeline signature) and skips them:
+  nothing is duplicated or half-written. The driver's FAISS cache, like every other process's,
+  catches up through the change log.
+* The summary is computed on the driver from the store itself (fingerprints before and after),
+  so it is right however many attempts a task took.
+
+PySpark is an optional extra: ``pip install 'rag-backend[spark]'``; Spark needs Java 17+.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest.ingestion import (
+    FileError,
+    Ingestor,
+    IngestProgress,
+    IngestSummary,
+    PendingDocument,
+    ProgressCallback,
+    discover_files,
+    prune_vanished,
+)
+from ingest.loaders import LoadedDocument, count_units, load_path
+from rag.embedding import load_embedder
+from rag.errors import DocumentError, InvalidInputError
+from rag.settings import Settings
+from rag.storage import store
+from rag.storage.knowledge_base import KnowledgeBase
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# A unit is rows [first, stop) of the documents a file yields (one for most formats, one per
+# line of a JSONL corpus); a path that does not exist is the unit (path, MISSING, 0).
+UNIT_SCHEMA = "path string, first long, stop long"
+RESULT_SCHEMA = (
+    "source string, status string, error string, message string, chunks long, "
+    "embedded long, reused long"
+)
+MISSING = -1  # a unit's ``first`` for a path that does not exist
+
+
+class SparkUnavailableError(InvalidInputError):
+    """PySpark or Java is missing."""
+
+
+def require_spark() -> None:
+    """A clear sentence instead of an ImportError or a JVM stack trace."""
+    if importlib.util.find_spec("pyspark") is None:
+        raise SparkUnavailableError(
+            "the Spark engine needs PySpark: pip install 'rag-backend[spark]'"
+        )
+    java_home = os.environ.get("JAVA_HOME")
+    if not (java_home and Path(java_home, "bin", "java").exists()) and not shutil.which("java"):
+        raise SparkUnavailableError(
+            "the Spark engine needs Java 17 or newer (no `java` on PATH and no JAVA_HOME)"
+        )
+
+
+def spark_session(master: str) -> SparkSession:
+    """The session for ``master`` (an existing one in this process is reused as it is)."""
+    require_spark()
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("rag-backend")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.python.worker.reuse", "true")
+    )
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):
+        builder = builder.config(f"spark.executorEnv.{name}", os.environ.get(name, "1"))
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+# --- executors ------------------------------------------------------------------------------
+
+
+def plan_units(path: str, rows_per_task: int) -> list[tuple[str, int, int]]:
+    """The (file, first, stop) work units of one path argument."""
+    files, missing = discover_files([Path(path)])
+    units = [(error.source, MISSING, 0) for error in missing]
+    for file in files:
+        rows = count_units(file)
+        units += [
+            (str(file), first, min(rows, first + rows_per_task))
+            for first in range(0, rows, rows_per_task)
+        ]
+    return units
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDrill:
+    """Crash the Python worker of partition 0's first attempt after it wrote ``after``
+    documents (touching ``marker`` first, so a test knows the crash happened): how the tests
+    prove that a retried task leaves no duplicates."""
+
+    after: int
+    marker: str
+
+
+_EXECUTOR_INGESTORS: dict[str, Ingestor] = {}
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor_ingestor(settings_json: str) -> Ingestor:
+    """One ingestor (model, chunker, store connection) per executor process and settings."""
+    with _EXECUTOR_LOCK:
+        ingestor = _EXECUTOR_INGESTORS.get(settings_json)
+        if ingestor is None:
+            settings = Settings.model_validate_json(settings_json)
+            ingestor = Ingestor(
+                KnowledgeBase(settings), load_embedder(settings.embedding), settings
+            )
+            _EXECUTOR_INGESTORS[settings_json] = ingestor
+        return ingestor
+
+
+def _unit_documents(
+    path: str, first: int, stop: int, max_bytes: int
+) -> Iterator[LoadedDocument | DocumentError]:
+    documents = load_path(Path(path), max_bytes=max_bytes)
+    # The last unit of a file takes whatever follows too (the file may have grown).
+    last = stop >= count_units(Path(path))
+    yield from itertools.islice(documents, first, None if last else stop)
+
+
+def ingest_partition(
+    frames: Iterator[pd.DataFrame],
+    *,
+    settings_json: str,
+    collection: str,
+    drill: FaultDrill | None,
+) -> Iterator[pd.DataFrame]:
+    """``mapInPandas`` body: the units of one partition in, one row per document out."""
+    import pandas as pd
+    from pyspark import TaskContext
+
+    ingestor = _executor_ingestor(settings_json)
+    max_bytes = ingestor.settings.ingest.max_file_bytes
+    context = TaskContext.get()
+    crash_here = (
+        drill is not None
+        and context is not None
+        and context.partitionId() == 0
+        and context.attemptNumber() == 0
+    )
+    written = 0
+    for frame in frames:
+        rows: list[dict[str, Any]] = []
+        for path, first, stop in frame.itertuples(index=False):
+            if first == MISSING:  # named as the local engine names it
+                rows.append(_row(path, "failed", "NotFoundError", "no such file or directory"))
+                continue
+            items = list(_unit_documents(str(path), int(first), int(stop), max_bytes))
+            sources = [item.source for item in items]
+            with ingestor.kb.read_session() as session:
+                known = store.document_fingerprints(session, collection=collection, sources=sources)
+            pending: list[PendingDocument] = []
+            for item in items:
+                prepared = ingestor.prepare(item, known)
+                if prepared is None:
+                    rows.append(_row(item.source, "unchanged"))
+                elif isinstance(prepared, FileError):
+                    rows.append(_row(item.source, "failed", prepared.error, prepared.message))
+                else:
+                    pending.append(prepared)
+            if not pending:
+                continue
+            counts = IngestSummary(collection=collection)
+            embeddings = ingestor.embed(pending, counts)
+            records = ingestor.records(pending, embeddings, collection)
+            for record in records:
+                ingestor.kb.store_documents([record])  # one transaction per document
+                written += 1
+                rows.append(_row(record.document.source, "written", chunks=len(record.chunks)))
+                if crash_here and drill is not None and written == drill.after:
+                    Path(drill.marker).touch()
+                    os._exit(3)  # as abrupt as a killed executor: no cleanup, no rollback
+            rows[-1]["embedded"] = counts.chunks_embedded
+            rows[-1]["reused"] = counts.chunks_reused
+        yield pd.DataFrame(rows, columns=[c.split()[0] for c in RESULT_SCHEMA.split(", ")])
+
+
+def _row(
+    source: str, status: str, error: str = "", message: str = "", *, chunks: int = 0
+) -> dict[str, Any]:
+    return {
+        "source": source, "status": status, "error": error, "message": message,
+        "chunks": chunks, "embedded": 0, "reused": 0,
+    }  # fmt: skip
+
+
+# --- the driver -----------------------------------------------------------------------------
+
+
+def _executor_settings(settings: Settings) -> str:
+    """The settings as executors rebuild them: absolute paths (executors may run elsewhere
+    in local mode's working directory), one ONNX thread per task unless configured."""
+    embedding = settings.embedding
+    if embedding.threads == 0:
+        embedding = embedding.model_copy(update={"threads": 1})
+    update = {"data_dir": settings.data_dir.resolve(), "embedding": embedding}
+    if not settings.database_url:
+        update["database_url"] = settings.resolved_database_url
+    return settings.model_copy(update=update).model_dump_json()
+
+
+def _watch_progress(
+    spark: SparkSession, total: int, summary: IngestSummary, progress: ProgressCallback,
+    stop: threading.Event,
+) -> None:  # fmt: skip
+    """Report finished tasks as a share of the documents (Spark reports tasks, not rows)."""
+    tracker = spark.sparkContext.statusTracker()
+    while not stop.wait(0.5):
+        tasks = done = 0
+        for stage_id in tracker.getActiveStageIds():
+            info = tracker.getStageInfo(stage_id)
+            if info is not None:
+                tasks += info.numTasks
+                done += info.numCompletedTasks
+        if tasks:
+            progress(IngestProgress(done=total * done // tasks, total=total, summary=summary))
+
+
+def ingest_with_spark(
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    collection: str | None = None,
+    prune: bool = False,
+    master: str | None = None,
+    progress: ProgressCallback | None = None,
+    drill: FaultDrill | None = None,
+) -> IngestSummary:
+    """Ingest ``paths`` with Spark; the summary has the local engine's shape."""
+    started = time.perf_counter()
+    collection = collection or settings.default_collection
+    spark = spark_session(master or settings.spark.master)
+    kb = KnowledgeBase(settings)
+    try:
+        embedder = load_embedder(settings.embedding)
+        kb.ensure_embedding_model(embedder)
+        with kb.read_session() as session:
+            before = store.document_fingerprints(session, collection=collection)
+        context = spark.sparkContext
+        arguments = [str(p.expanduser()) for p in paths]
+        units = (
+            context.parallelize(arguments, max(1, len(arguments)))
+            .flatMap(partial(plan_units, rows_per_task=settings.spark.rows_per_task))
+            .collect()
+        )
+        summary = IngestSummary(collection=collection)
+        if units:
+            total = sum(stop - first for _, first, stop in units)
+            partitions = settings.spark.partitions or min(
+                len(units), context.defaultParallelism * 2
+            )
+            frame = spark.createDataFrame(units, UNIT_SCHEMA).repartition(partitions)
+            job = partial(
+                ingest_partition, settings_json=_executor_settings(settings),
+                collection=collection, drill=drill,
+            )  # fmt: skip
+            stop_watch = threading.Event()
+            watcher = None
+            if progress is not None:
+                watcher = threading.Thread(
+                    target=_watch_progress,
+                    args=(spark, total, summary, progress, stop_watch),
+                    daemon=True,
+                )
+                watcher.start()
+            try:
+                results = frame.mapInPandas(job, RESULT_SCHEMA).collect()
+            finally:
+                stop_watch.set()
+                if watcher is not None:
+                    watcher.join()
+            _summarize(summary, results, kb, before)
+        if prune:
+            seen = {row.source for row in results} if units else set()
+            roots = [str(p.expanduser().resolve()) for p in paths if p.exists()]
+            summary.deleted = prune_vanished(kb, collection, roots, seen)
+        kb.vectors()  # catch up with what the executors wrote, through the change log
+        kb.save_vectors()
+        summary.seconds = round(time.perf_counter() - started, 3)
+        if progress is not None:
+            done = summary.added + summary.updated + summary.unchanged + summary.failed
+            progress(IngestProgress(done=done, total=done, summary=summary))
+        return summary
+    finally:
+        kb.close()
+
+
+def _summarize(
+    summary: IngestSummary, results: Sequence[Any], kb: KnowledgeBase,
+    before: dict[str, tuple[str, str]],
+) -> None:  # fmt: skip
+    """Counts from the store (before vs after), errors from the result rows."""
+    with kb.read_session() as session:
+        after = store.document_fingerprints(
+            session, collection=summary.collection, sources=[r.source for r in results]
+        )
+    for row in results:
+        if row.status == "failed":
+            summary.failed += 1
+            summary.errors.append(FileError(row.source, row.error, row.message))
+        elif row.source not in before:
+            summary.added += 1
+        elif before[row.source] != after.get(row.source):
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+        summary.chunks_written += int(row.chunks)
+        summary.chunks_embedded += int(row.embedded)
+        summary.chunks_reused += int(row.reused)
