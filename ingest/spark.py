@@ -19,12 +19,9 @@ PySpark is an optional extra: ``pip install 'rag-backend[spark]'``; Spark needs 
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import logging
 import os
-import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -45,8 +42,9 @@ from ingest.ingestion import (
 )
 from ingest.loaders import LoadedDocument, count_units, load_path
 from rag.embedding import load_embedder
-from rag.errors import DocumentError, InvalidInputError
+from rag.errors import DocumentError
 from rag.settings import Settings
+from rag.spark import executor_settings_json, spark_session
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
 
@@ -64,45 +62,6 @@ RESULT_SCHEMA = (
     "embedded long, reused long"
 )
 MISSING = -1  # a unit's ``first`` for a path that does not exist
-
-
-class SparkUnavailableError(InvalidInputError):
-    """PySpark or Java is missing."""
-
-
-def require_spark() -> None:
-    """A clear sentence instead of an ImportError or a JVM stack trace."""
-    if importlib.util.find_spec("pyspark") is None:
-        raise SparkUnavailableError(
-            "the Spark engine needs PySpark: pip install 'rag-backend[spark]'"
-        )
-    java_home = os.environ.get("JAVA_HOME")
-    if not (java_home and Path(java_home, "bin", "java").exists()) and not shutil.which("java"):
-        raise SparkUnavailableError(
-            "the Spark engine needs Java 17 or newer (no `java` on PATH and no JAVA_HOME)"
-        )
-
-
-def spark_session(master: str) -> SparkSession:
-    """The session for ``master`` (an existing one in this process is reused as it is)."""
-    require_spark()
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("rag-backend")
-        .config("spark.pyspark.python", sys.executable)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.python.worker.reuse", "true")
-    )
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):
-        builder = builder.config(f"spark.executorEnv.{name}", os.environ.get(name, "1"))
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 # --- executors ------------------------------------------------------------------------------
@@ -226,18 +185,6 @@ def _row(
 # --- the driver -----------------------------------------------------------------------------
 
 
-def _executor_settings(settings: Settings) -> str:
-    """The settings as executors rebuild them: absolute paths (executors may run elsewhere
-    in local mode's working directory), one ONNX thread per task unless configured."""
-    embedding = settings.embedding
-    if embedding.threads == 0:
-        embedding = embedding.model_copy(update={"threads": 1})
-    update = {"data_dir": settings.data_dir.resolve(), "embedding": embedding}
-    if not settings.database_url:
-        update["database_url"] = settings.resolved_database_url
-    return settings.model_copy(update=update).model_dump_json()
-
-
 def _watch_progress(
     spark: SparkSession, total: int, summary: IngestSummary, progress: ProgressCallback,
     stop: threading.Event,
@@ -290,7 +237,7 @@ def ingest_with_spark(
             )
             frame = spark.createDataFrame(units, UNIT_SCHEMA).repartition(partitions)
             job = partial(
-                ingest_partition, settings_json=_executor_settings(settings),
+                ingest_partition, settings_json=executor_settings_json(settings),
                 collection=collection, drill=drill,
             )  # fmt: skip
             stop_watch = threading.Event()

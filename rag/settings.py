@@ -96,6 +96,12 @@ class SparkSettings(BaseModel):
     partitions: int = Field(
         default=0, ge=0, description="Spark partitions of the work; 0 = twice the parallelism."
     )
+    questions_per_task: int = Field(
+        default=8,
+        ge=1,
+        description="Questions per Spark task in `rag batch --engine spark`; a round of "
+        "tasks is written to the output before the next starts (resumable per round).",
+    )
 
 
 class RetrievalSettings(BaseModel):

@@ -3,6 +3,7 @@ bar, filters and the way an answer is printed."""
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from contextlib import closing
@@ -59,6 +60,13 @@ class CliContext:
 
 
 context = CliContext()
+
+
+class Engine(enum.StrEnum):
+    """Where `rag ingest` and `rag batch` do their work."""
+
+    LOCAL = "local"
+    SPARK = "spark"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

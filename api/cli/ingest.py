@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.progress import TextColumn
 
 from api.cli.common import (
+    Engine,
     JsonOption,
     context,
     err,
@@ -20,11 +20,6 @@ from api.cli.common import (
 )
 from ingest.ingestion import IngestProgress
 from rag.errors import RagError
-
-
-class Engine(enum.StrEnum):
-    LOCAL = "local"
-    SPARK = "spark"
 
 
 def ingest(

@@ -12,8 +12,10 @@ import typer
 
 from api.cli.common import (
     CollectionOption,
+    Engine,
     FilterOption,
     JsonOption,
+    context,
     err,
     fail,
     open_resources,
@@ -146,6 +148,14 @@ def batch(
     output: Annotated[Path, typer.Option("--output", "-o", help="Answers JSONL (appended).")],
     collection: CollectionOption = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Answer tokens.")] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: this process; spark: questions spread over Spark executors."),
+    ] = Engine.LOCAL,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL (default RAG_SPARK__MASTER, local[*,4])."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer many questions; resumable: ids already in the output file are skipped. A row
@@ -154,20 +164,33 @@ def batch(
         raise fail(f"no such file: {questions}")
     rows, bad = parse_question_lines(questions.read_text(encoding="utf-8").splitlines())
     scope = SearchFilter(collections=(collection,)) if collection else SearchFilter()
-    with open_resources() as resources, progress_bar("answering", quiet=as_json) as bar:
+    with progress_bar("answering", quiet=as_json) as bar:
         task = bar.add_task("batch", total=None)
 
         def on_progress(p: BatchProgress) -> None:
             bar.update(task, completed=p.done, total=p.total)
 
-        summary = run_batch(
-            rows,
-            answer=lambda text: resources.answerer.ask(
-                text, search_filter=scope, max_tokens=max_tokens
-            ),
-            sink=JsonlSink(output),
-            progress=on_progress,
-        )
+        if engine is Engine.SPARK:
+            from rag.answering.spark_batch import run_batch_on_spark
+
+            try:
+                summary = run_batch_on_spark(
+                    context.settings(), rows, sink=JsonlSink(output),
+                    collections=[collection] if collection else [], max_tokens=max_tokens,
+                    master=spark_master, progress=on_progress,
+                )  # fmt: skip
+            except RagError as exc:
+                raise fail(str(exc)) from exc
+        else:
+            with open_resources() as resources:
+                summary = run_batch(
+                    rows,
+                    answer=lambda text: resources.answerer.ask(
+                        text, search_filter=scope, max_tokens=max_tokens
+                    ),
+                    sink=JsonlSink(output),
+                    progress=on_progress,
+                )
     report = {
         "questions": summary.questions,
         "skipped_already_answered": summary.skipped_already_answered,

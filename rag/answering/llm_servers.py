@@ -342,14 +342,17 @@ def _describe(exc: httpx.HTTPError) -> str:
 def server_command(settings: LLMSettings, *, host: str, port: int) -> list[str]:
     """The command that starts one pool member for these settings: llama-cpp-python's
     OpenAI-compatible server on the same GGUF, context size and sampling seed as the
-    in-process model, so its answers are the in-process answers."""
+    in-process model, so its answers are the in-process answers. ``--interrupt_requests
+    False``: by default that server cuts the stream it is generating short whenever another
+    request arrives (an answer would end early, empty or mid-sentence); a pool queues
+    instead."""
     return [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model_file(settings)), "--host", host, "--port", str(port),
         "--n_ctx", str(settings.n_ctx), "--n_batch", str(settings.n_batch),
         "--n_threads", str(settings.n_threads),
         "--n_threads_batch", str(settings.n_threads_batch or usable_cores()),
-        "--seed", str(settings.seed),
+        "--seed", str(settings.seed), "--interrupt_requests", "False",
     ]  # fmt: skip
 
 

@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from ingest.ingestion import Ingestor
-from ingest.spark import FaultDrill, SparkUnavailableError, ingest_with_spark, require_spark
+from ingest.spark import FaultDrill, ingest_with_spark
 from rag.embedding import Embedder
 from rag.settings import Settings, SparkSettings
+from rag.spark import SparkUnavailableError, require_spark
 from rag.storage.doctor import diagnose
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import Chunk, Document

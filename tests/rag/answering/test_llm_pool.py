@@ -93,30 +93,34 @@ def test_pool_answers_equal_in_process_answers(
     assert all(member.llm.calls > 0 for member in pool.members)
 
 
+def text_of(pieces: Iterator[str | GenerationStats]) -> str:
+    return "".join(p for p in pieces if isinstance(p, str))
+
+
 def test_least_busy_routing_and_waiting_behind_a_busy_server(
     two_servers: list[LlamaServerProcess], tiny_local: LlamaCppLLM
 ) -> None:
     pool = pool_of(*(s.url for s in two_servers))
     prompt = tiny_local.render([ChatMessage("user", RAMBLE)])
-    first = pool.stream(prompt, max_tokens=200)
-    next(first)  # streaming: one server is busy now
-    second = pool.stream(prompt, max_tokens=200)
-    next(second)
+    alone = text_of(pool.stream(prompt, max_tokens=120))
+    first = pool.stream(prompt, max_tokens=120)
+    first_text = [next(first)]  # streaming: one server is busy now
+    second = pool.stream(prompt, max_tokens=120)
+    second_text = [next(second)]
     assert [m.in_flight for m in pool.members] == [1, 1]  # the second went to the idle one
     with ThreadPoolExecutor(max_workers=1) as executor:
-        # Both busy: the third call queues on a server (which serves one stream at a time)
-        # and runs once that server's stream ends.
-        third = executor.submit(
-            lambda: "".join(p for p in pool.stream(prompt, max_tokens=8) if isinstance(p, str))
-        )
+        # Both busy: the third call queues on a server, which finishes the stream it is
+        # generating first (a server that cut it short for the newcomer would fail this).
+        third = executor.submit(lambda: text_of(pool.stream(prompt, max_tokens=8)))
         deadline = time.monotonic() + 60
         while sum(m.in_flight for m in pool.members) < 3 and not third.done():
             assert time.monotonic() < deadline
             time.sleep(0.01)
         assert sorted(m.in_flight for m in pool.members) == [1, 2]  # queued on a busy one
-        first.close()
-        second.close()
-        assert third.result(timeout=60)
+        first_text += [p for p in first if isinstance(p, str)]
+        second_text += [p for p in second if isinstance(p, str)]
+        assert "".join(first_text) == "".join(second_text) == alone
+        assert alone.startswith(third.result(timeout=60))
     assert [m.in_flight for m in pool.members] == [0, 0]
 
 
