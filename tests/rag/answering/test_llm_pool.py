@@ -198,3 +198,26 @@ def test_a_full_pool_answers_429_and_a_free_one_answers(
             release.set()
         answered = client.post("/v1/ask", json=question)
         assert answered.status_code == 200, answered.text
+
+
+def test_a_chat_client_gets_an_error_event_when_its_server_dies(sample_store: Settings) -> None:
+    question = "Explain step by step, in great detail, everything about fixing a flat tyre."
+    with LlamaServerProcess(TINY) as victim:
+        llm = TINY.model_copy(update={"servers": [victim.url], "max_tokens": 400})
+        settings = sample_store.model_copy(update={"llm": llm})
+        with TestClient(create_app(settings)) as client:
+            body = {"question": question, "stream": True, "max_tokens": 400}
+            events: list[str] = []
+            with client.stream("POST", "/v1/ask", json=body) as response:
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        events.append(line.removeprefix("event:").strip())
+                        if events == ["token"]:
+                            victim.kill()
+                    elif line.startswith("data:") and events[-1] == "error":
+                        error = line
+            assert events[0] == "token" and events[-1] == "error" and "done" not in events
+            assert "LLMServerError" in error and "mid-answer" in error
+            ready = client.get("/readyz").json()
+            assert ready["status"] == "not ready"
+            assert ready["llm_servers"][0]["up"] is False
