@@ -21,6 +21,7 @@ from api.routers import (
     documents,
     health,
     openai_compat,
+    reports,
     search,
 )
 from api.routers import jobs as jobs_router
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
         answers.router,
         batches.router,
         openai_compat.router,
+        reports.router,
     ):
         app.include_router(router)
     return app

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import admin, documents, evaluate, ingest, query
+from api.cli import admin, documents, evaluate, ingest, query, report
 from api.cli.common import context
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ for command in (
     admin.serve,
     admin.llm_server,
     admin.doctor,
+    report.report,
 ):
     app.command()(command)
 app.add_typer(documents.app, name="documents")

@@ -17,6 +17,7 @@ from api.metrics import Metrics
 from api.resources import Resources
 from api.services.gate import LLMGate, Priority
 from rag.answering.answerer import Answer, AnswerEvent, AskOptions, FinalEvent
+from rag.answering.grounding import split_sentences
 from rag.errors import InvalidInputError
 from rag.settings import Settings
 from rag.storage import answer_log
@@ -50,7 +51,11 @@ class AnsweringService:
         if not question.strip():
             raise InvalidInputError("the question is empty")
 
-    def record(self, answer: Answer, *, endpoint: str) -> None:
+    def record(
+        self, answer: Answer, *, endpoint: str, search_filter: SearchFilter | None = None
+    ) -> None:
+        scope = search_filter.collections if search_filter is not None else ()
+        ttft = answer.timings.get("time_to_first_token_ms")
         with self.resources.kb.write_session.begin() as session:
             answer_log.log_answer(
                 session,
@@ -64,6 +69,12 @@ class AnsweringService:
                 refused=answer.refused,
                 latency_ms=float(answer.timings.get("total_ms", 0.0)),
                 endpoint=endpoint,
+                collection=",".join(sorted(scope or ())),
+                refusal_reason=answer.refusal_reason,
+                support_score=answer.support_score,
+                sentences=0 if answer.refused else len(split_sentences(answer.answer)),
+                unsupported_sentences=len(answer.unsupported_sentences),
+                time_to_first_token_ms=None if ttft is None else float(ttft),
             )
         self.metrics.observe_answer(answer.timings, refused=answer.refused)
 
@@ -78,7 +89,7 @@ class AnsweringService:
         def run() -> Answer:
             with self.gate.slot(Priority.INTERACTIVE):
                 answer = self.resources.answerer.ask(question, **options)
-            self.record(answer, endpoint=endpoint)
+            self.record(answer, endpoint=endpoint, search_filter=options.get("search_filter"))
             return answer
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, run)
@@ -106,7 +117,10 @@ class AnsweringService:
                         question, should_stop=stop.is_set, **options
                     ):
                         if isinstance(event, FinalEvent):
-                            self.record(event.answer, endpoint=endpoint)
+                            self.record(
+                                event.answer, endpoint=endpoint,
+                                search_filter=options.get("search_filter"),
+                            )  # fmt: skip
                         put(event)
             except Exception as exc:  # delivered to the caller (or raised before streaming)
                 put(exc)
@@ -138,5 +152,5 @@ class AnsweringService:
             answer = self.resources.answerer.ask(
                 question, search_filter=search_filter, max_tokens=max_tokens
             )
-        self.record(answer, endpoint="batch")
+        self.record(answer, endpoint="batch", search_filter=search_filter)
         return answer

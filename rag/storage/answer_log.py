@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFoundError
-from rag.storage.models import AnswerLog, Feedback
+from rag.storage.models import AnswerLog, Feedback, utcnow
 
 
 def log_answer(
@@ -23,9 +26,17 @@ def log_answer(
     refused: bool,
     latency_ms: float,
     endpoint: str,
+    collection: str = "",
+    refusal_reason: str | None = None,
+    support_score: float = 0.0,
+    sentences: int = 0,
+    unsupported_sentences: int = 0,
+    time_to_first_token_ms: float | None = None,
+    created_at: datetime | None = None,
 ) -> None:
     session.add(
         AnswerLog(
+            created_at=created_at or utcnow(),
             id=answer_id,
             question=question,
             standalone_question=standalone_question,
@@ -36,6 +47,12 @@ def log_answer(
             refused=refused,
             latency_ms=latency_ms,
             endpoint=endpoint,
+            collection=collection,
+            refusal_reason=refusal_reason,
+            support_score=support_score,
+            sentences=sentences,
+            unsupported_sentences=unsupported_sentences,
+            time_to_first_token_ms=time_to_first_token_ms,
         )
     )
 
@@ -47,3 +64,66 @@ def add_feedback(session: Session, *, answer_id: str, rating: int, comment: str)
     session.add(row)
     session.flush()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAnswer:
+    """One answer-log row as the quality report reads it."""
+
+    answer_id: str
+    created_at: datetime
+    collection: str
+    question: str
+    answer: str
+    refused: bool
+    refusal_reason: str | None
+    support_score: float
+    sentences: int
+    unsupported_sentences: int
+    citations: int
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedFeedback:
+    answer_id: str
+    rating: int
+    comment: str
+
+
+def answers_since(
+    session: Session, *, since: datetime | None = None, collection: str | None = None
+) -> tuple[list[LoggedAnswer], list[LoggedFeedback]]:
+    """The logged answers (oldest first) and the feedback on them, optionally from a time on
+    and for one collection."""
+    query = select(AnswerLog).order_by(AnswerLog.created_at, AnswerLog.id)
+    if since is not None:
+        query = query.where(AnswerLog.created_at >= since)
+    if collection is not None:
+        query = query.where(AnswerLog.collection == collection)
+    answers = [_logged(row) for row in session.scalars(query)]
+    ids = [a.answer_id for a in answers]
+    feedback: list[LoggedFeedback] = []
+    for start in range(0, len(ids), 500):  # IN lists of a bounded size
+        rows = session.scalars(
+            select(Feedback)
+            .where(Feedback.answer_id.in_(ids[start : start + 500]))
+            .order_by(Feedback.id)
+        )
+        feedback += [LoggedFeedback(r.answer_id, r.rating, r.comment) for r in rows]
+    return answers, feedback
+
+
+def _logged(row: AnswerLog) -> LoggedAnswer:
+    return LoggedAnswer(
+        answer_id=row.id, created_at=_aware(row.created_at), collection=row.collection,
+        question=row.question, answer=row.answer, refused=row.refused,
+        refusal_reason=row.refusal_reason, support_score=row.support_score,
+        sentences=row.sentences, unsupported_sentences=row.unsupported_sentences,
+        citations=len(row.cited_chunk_ids or []), latency_ms=row.latency_ms,
+    )  # fmt: skip
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

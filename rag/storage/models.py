@@ -190,14 +190,25 @@ class AnswerLog(Base):
     refused: Mapped[bool] = mapped_column(default=False)
     latency_ms: Mapped[float] = mapped_column(default=0.0)
     endpoint: Mapped[str] = mapped_column(String(64), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    # The collection the question was asked of ("" when it searched every collection).
+    collection: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    refusal_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    support_score: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    sentences: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unsupported_sentences: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    time_to_first_token_ms: Mapped[float | None] = mapped_column(nullable=True)
 
 
 class Feedback(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    answer_id: Mapped[str] = mapped_column(ForeignKey("answer_log.id", ondelete="CASCADE"))
+    answer_id: Mapped[str] = mapped_column(
+        ForeignKey("answer_log.id", ondelete="CASCADE"), index=True
+    )
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
