@@ -26,6 +26,7 @@ from api.routers import (
 )
 from api.routers import jobs as jobs_router
 from api.services.answering import AnsweringService
+from api.services.audit import RetentionTask
 from api.services.gate import LLMGate
 from api.services.jobs import JobRunner
 from api.state import AppState
@@ -87,10 +88,17 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
 
         jobs = JobRunner(resources, answering, on_ingested=count_ingested)
         app.state.rag = AppState(settings, resources, metrics, gate, answering, jobs)
+        retention = RetentionTask(
+            resources.kb,
+            retention_days=settings.log.retention_days,
+            interval_s=settings.log.purge_interval_s,
+        )
         jobs.start()
+        retention.start()
         try:
             yield
         finally:
+            retention.stop()
             jobs.shutdown()
             answering.shutdown()
             resources.kb.save_vectors()

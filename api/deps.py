@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Principal, authenticate
+from api.auth import Principal, Role, authenticate
 from api.resources import Resources
 from api.services.answering import AnsweringService
 from api.services.jobs import JobRunner
@@ -52,3 +53,18 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 AnsweringDep = Annotated[AnsweringService, Depends(get_answering)]
 JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def _needs(role: Role) -> Callable[[Principal], Principal]:
+    def check(principal: PrincipalDep) -> Principal:
+        principal.require_role(role)  # 403 without it
+        return principal
+
+    return check
+
+
+# The caller, once its key is known to hold the role the route needs.
+SearchPrincipal = Annotated[Principal, Depends(_needs(Role.SEARCH))]
+AskPrincipal = Annotated[Principal, Depends(_needs(Role.ASK))]
+IngestPrincipal = Annotated[Principal, Depends(_needs(Role.INGEST))]
+AdminPrincipal = Annotated[Principal, Depends(_needs(Role.ADMIN))]

@@ -19,6 +19,7 @@ from rag.errors import (
     InvalidInputError,
     ModelUnavailableError,
     NotFoundError,
+    PermissionDeniedError,
     RagError,
     UnsupportedFileError,
 )
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[RagError], int], ...] = (
     (NotFoundError, 404),
     (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
     (BusyError, 429),
     (FileTooLargeError, 413),
     (UnsupportedFileError, 415),

@@ -78,5 +78,9 @@ class BusyError(RagError):
         self.retry_after = retry_after
 
 
+class PermissionDeniedError(RagError):
+    """The caller is known but not allowed to do this (a key without the role)."""
+
+
 class AuthenticationError(RagError):
     """A missing or invalid API key."""

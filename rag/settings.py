@@ -307,6 +307,18 @@ class StoreSettings(BaseModel):
     )
 
 
+class LogSettings(BaseModel):
+    retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Answer-log rows (with their feedback) and audit rows older than this "
+        "many days are purged by a periodic task; 0 keeps them forever.",
+    )
+    purge_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often the API process purges old log rows."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAG_",
@@ -335,6 +347,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @property
     def resolved_database_url(self) -> str:

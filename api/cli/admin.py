@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.auth import create_key
+from api.auth import DEFAULT_ROLES, Role, create_key
 from api.cli.common import (
     JsonOption,
     context,
@@ -67,20 +67,34 @@ def keys_create(
         list[str] | None,
         typer.Option("--collection", "-c", help="Limit the key to these collections."),
     ] = None,
+    roles: Annotated[
+        list[Role] | None,
+        typer.Option(
+            "--role",
+            "-r",
+            help="What the key may do: search, ask, ingest, admin (implies all); repeatable. "
+            "Default: search and ask.",
+        ),
+    ] = None,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key (printed once; only its hash is stored). Once a key exists, the
     API requires one."""
+    granted = list(roles or DEFAULT_ROLES)
     with open_kb() as kb, kb.write_session.begin() as session:
-        row, token = create_key(session, collections=collections or [], name=name)
+        row, token = create_key(session, collections=collections or [], name=name, roles=granted)
         key_id = row.id
+    role_names = sorted(r.value for r in set(granted))
     if as_json:
-        print_json({"id": key_id, "key": token, "collections": collections or []})
+        print_json(
+            {"id": key_id, "key": token, "collections": collections or [], "roles": role_names}
+        )
     else:
         out.print(token)
         err.print(
-            f"key {key_id} created; scope: {', '.join(collections or []) or 'all collections'}"
+            f"key {key_id} created; roles: {', '.join(role_names)}; "
+            f"scope: {', '.join(collections or []) or 'all collections'}"
         )
 
 

@@ -53,6 +53,7 @@ for command in (
     admin.llm_server,
     admin.doctor,
     report.report,
+    report.audit,
 ):
     app.command()(command)
 app.add_typer(documents.app, name="documents")

@@ -1,8 +1,11 @@
-"""`rag report`: answer quality from the answer log and its feedback."""
+"""`rag report` (answer quality from the answer log and its feedback) and `rag audit` (the
+audit log as JSONL)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+import sys
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +14,7 @@ from rich.table import Table
 
 from api.cli.common import JsonOption, err, open_kb, out, print_json
 from rag.reporting import load_quality_report, report_html
+from rag.storage import audit as audit_rows
 
 
 def parse_day(text: str | None) -> date | None:
@@ -64,3 +68,25 @@ def report(
 
 def _show(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
+
+
+def audit(
+    since: Annotated[
+        str | None, typer.Option(help="First day (YYYY-MM-DD, UTC) to export.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the JSONL here, not stdout.")
+    ] = None,
+) -> None:
+    """Export the audit log as JSONL: every answer, upload, ingestion and delete, with the
+    API key's id (never the key), the time, the collection and what was touched."""
+    day = parse_day(since)
+    start = datetime.combine(day, time.min, tzinfo=UTC) if day is not None else None
+    with open_kb() as kb, kb.read_session() as session:
+        entries = audit_rows.entries_since(session, since=start)
+    lines = "".join(json.dumps(entry, default=str) + "\n" for entry in entries)
+    if output is not None:
+        output.write_text(lines, encoding="utf-8")
+        err.print(f"wrote {len(entries)} entries to {output}")
+    else:
+        sys.stdout.write(lines)

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from sse_starlette import ServerSentEvent
 
-from api.deps import AnsweringDep, PrincipalDep, ResourcesDep
+from api.deps import AnsweringDep, AskPrincipal, ResourcesDep
 from api.errors import error_body
 from api.schemas import AskRequest, FeedbackOut, FeedbackRequest
 from api.sse import event_stream, json_event
@@ -25,7 +25,7 @@ router = APIRouter(tags=["answers"])
     response_model=Answer,
     responses={200: {"content": {"text/event-stream": {}}}, 429: {"description": "LLM busy"}},
 )
-async def ask(body: AskRequest, answering: AnsweringDep, principal: PrincipalDep) -> Any:
+async def ask(body: AskRequest, answering: AnsweringDep, principal: AskPrincipal) -> Any:
     """A grounded, cited answer. With `stream: true`: SSE `token` events, then `citations`,
     then `done`."""
     options: AskOptions = {
@@ -35,8 +35,14 @@ async def ask(body: AskRequest, answering: AnsweringDep, principal: PrincipalDep
         "max_tokens": body.max_tokens,
     }
     if not body.stream:
-        return asdict(await answering.answer(body.question, endpoint="ask", **options))
-    events = await answering.stream(body.question, endpoint="ask-stream", **options)
+        return asdict(
+            await answering.answer(
+                body.question, endpoint="ask", key_id=principal.key_id, **options
+            )
+        )
+    events = await answering.stream(
+        body.question, endpoint="ask-stream", key_id=principal.key_id, **options
+    )
 
     async def sse() -> AsyncIterator[ServerSentEvent]:
         async for event in events:
@@ -54,7 +60,7 @@ async def ask(body: AskRequest, answering: AnsweringDep, principal: PrincipalDep
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=status.HTTP_201_CREATED)
 def feedback(
-    body: FeedbackRequest, resources: ResourcesDep, principal: PrincipalDep
+    body: FeedbackRequest, resources: ResourcesDep, principal: AskPrincipal
 ) -> FeedbackOut:
     del principal  # any caller that could see the answer may rate it
     with resources.kb.write_session.begin() as session:

@@ -10,8 +10,9 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from api.auth import Principal
-from api.deps import JobsDep, PrincipalDep, ResourcesDep, State
+from api.deps import AskPrincipal, JobsDep, ResourcesDep, State
 from api.schemas import BatchRequest, JobAccepted, PathId
+from api.services import audit
 from api.services.jobs import JobRunner
 from rag.answering.batch import QuestionRow, parse_question_lines, question_row
 from rag.errors import FileTooLargeError, InvalidInputError, NotFoundError
@@ -31,12 +32,18 @@ def _submit(
     if collection is not None:
         principal.require(collection)
     scope = [collection] if collection else list(principal.collections or [])
-    job_id = jobs.submit_batch(rows, collection=collection, scope=scope, max_tokens=max_tokens)
+    job_id = jobs.submit_batch(
+        rows, collection=collection, scope=scope, max_tokens=max_tokens, key_id=principal.key_id
+    )
+    audit.record(
+        jobs.resources.kb, principal, "batch", collection=collection or "",
+        target=f"job {job_id}", detail={"questions": len(rows)},
+    )  # fmt: skip
     return JobAccepted(job_id=job_id, status="pending", total=len(rows))
 
 
 @router.post("", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
-def create_batch(body: BatchRequest, jobs: JobsDep, principal: PrincipalDep) -> JobAccepted:
+def create_batch(body: BatchRequest, jobs: JobsDep, principal: AskPrincipal) -> JobAccepted:
     """Answer many questions in the background; poll `/v1/jobs/{id}`, then download
     `/v1/batches/{id}/results`. A question without an id is named by its position."""
     rows = []
@@ -52,7 +59,7 @@ def create_batch(body: BatchRequest, jobs: JobsDep, principal: PrincipalDep) -> 
 @router.post("/upload", response_model=JobAccepted, status_code=status.HTTP_202_ACCEPTED)
 async def create_batch_upload(
     state: State,
-    principal: PrincipalDep,
+    principal: AskPrincipal,
     file: Annotated[UploadFile, File(description="JSONL: {id, question} or a string per line.")],
     collection: Annotated[str | None, Form()] = None,
 ) -> JobAccepted:
@@ -73,7 +80,7 @@ async def create_batch_upload(
     response_class=StreamingResponse,
 )
 def batch_results(
-    job_id: PathId, resources: ResourcesDep, principal: PrincipalDep
+    job_id: PathId, resources: ResourcesDep, principal: AskPrincipal
 ) -> StreamingResponse:
     """JSONL, one line per answered (or failed) question, in input order."""
     kb = resources.kb

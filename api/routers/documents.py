@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from api.auth import Principal
-from api.deps import JobsDep, PrincipalDep, ResourcesDep, State
+from api.deps import AdminPrincipal, IngestPrincipal, JobsDep, ResourcesDep, SearchPrincipal, State
 from api.schemas import (
     MAX_ID,
     DocumentOut,
@@ -16,6 +16,7 @@ from api.schemas import (
     JobAccepted,
     PathId,
 )
+from api.services import audit
 from api.services.uploads import checked_server_path, save_uploads
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 )  # fmt: skip
 async def upload_documents(
     state: State,
-    principal: PrincipalDep,
+    principal: IngestPrincipal,
     files: Annotated[list[UploadFile], File(description="Files to ingest.")],
     collection: Annotated[str | None, Form()] = None,
 ) -> JobAccepted:
@@ -39,12 +40,16 @@ async def upload_documents(
     job_id = state.jobs.submit_ingest(
         collection=name, total=len(entries), params={"files": entries}
     )
+    audit.record(
+        state.resources.kb, principal, "upload", collection=name, target=f"job {job_id}",
+        detail={"files": [entry["source"] for entry in entries]},
+    )  # fmt: skip
     return JobAccepted(job_id=job_id, status="pending", total=len(entries))
 
 
 @router.post("/ingest-path", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted)
 def ingest_server_path(
-    body: IngestPathRequest, state: State, jobs: JobsDep, principal: PrincipalDep
+    body: IngestPathRequest, state: State, jobs: JobsDep, principal: IngestPrincipal
 ) -> JobAccepted:
     """Ingest a file or folder on the server, only under a configured `api.ingest_roots`."""
     name = body.collection or state.settings.default_collection
@@ -53,13 +58,17 @@ def ingest_server_path(
     job_id = jobs.submit_ingest(
         collection=name, total=total, params={"paths": [str(target)], "prune": body.prune}
     )
+    audit.record(
+        state.resources.kb, principal, "ingest_path", collection=name, target=f"job {job_id}",
+        detail={"path": str(target), "prune": body.prune},
+    )  # fmt: skip
     return JobAccepted(job_id=job_id, status="pending", total=total)
 
 
 @router.get("", response_model=DocumentPage)
 def list_documents(
     resources: ResourcesDep,
-    principal: PrincipalDep,
+    principal: SearchPrincipal,
     collection: str | None = None,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -85,12 +94,18 @@ def visible_document(kb: KnowledgeBase, principal: Principal, document_id: int) 
 
 @router.get("/{document_id}", response_model=DocumentOut)
 def get_document(
-    document_id: PathId, resources: ResourcesDep, principal: PrincipalDep
+    document_id: PathId, resources: ResourcesDep, principal: SearchPrincipal
 ) -> DocumentOut:
     return visible_document(resources.kb, principal, document_id)
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(document_id: PathId, resources: ResourcesDep, principal: PrincipalDep) -> None:
-    visible_document(resources.kb, principal, document_id)
+def delete_document(
+    document_id: PathId, resources: ResourcesDep, principal: AdminPrincipal
+) -> None:
+    document = visible_document(resources.kb, principal, document_id)
     resources.kb.delete_document(document_id)
+    audit.record(
+        resources.kb, principal, "delete_document", collection=document.collection,
+        target=str(document_id), detail={"source": document.source},
+    )  # fmt: skip

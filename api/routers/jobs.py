@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.auth import Role
 from api.deps import PrincipalDep, ResourcesDep
 from api.schemas import JobOut, PathId
 from rag.storage import jobs as job_rows
+from rag.storage.models import JobKind
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -16,4 +18,5 @@ def get_job(job_id: PathId, resources: ResourcesDep, principal: PrincipalDep) ->
     with resources.kb.read_session() as session:
         job = job_rows.get_job(session, job_id=job_id)
         principal.require(job.collection, thing=f"job {job_id}")
+        principal.require_role(Role.INGEST if job.kind is JobKind.INGEST else Role.ASK)
         return JobOut.model_validate(job, from_attributes=True)

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter
 from sse_starlette import ServerSentEvent
 
-from api.auth import Principal
-from api.deps import AnsweringDep, PrincipalDep, ResourcesDep
+from api.auth import Principal, Role
+from api.deps import AnsweringDep, AskPrincipal, PrincipalDep, ResourcesDep, SearchPrincipal
 from api.errors import error_body
 from api.schemas import ChatCompletionRequest, EmbeddingsRequest
 from api.sse import event_stream, json_event
@@ -55,7 +55,7 @@ def _rag_extension(answer: Answer) -> dict[str, Any]:
 
 @router.post("/chat/completions")
 async def chat_completions(
-    body: ChatCompletionRequest, answering: AnsweringDep, principal: PrincipalDep
+    body: ChatCompletionRequest, answering: AnsweringDep, principal: AskPrincipal
 ) -> Any:
     question, history = _conversation(body)
     options: AskOptions = {
@@ -66,7 +66,9 @@ async def chat_completions(
     }
     created = int(time.time())
     if not body.stream:
-        answer = await answering.answer(question, endpoint="chat.completions", **options)
+        answer = await answering.answer(
+            question, endpoint="chat.completions", key_id=principal.key_id, **options
+        )
         prompt = int(answer.timings.get("prompt_tokens", 0))
         completion = int(answer.timings.get("completion_tokens", 0))
         return {
@@ -89,7 +91,9 @@ async def chat_completions(
             **_rag_extension(answer),
         }
 
-    events = await answering.stream(question, endpoint="chat.completions-stream", **options)
+    events = await answering.stream(
+        question, endpoint="chat.completions-stream", key_id=principal.key_id, **options
+    )
     chunk_id = f"chatcmpl-{created}-{id(body)}"
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> ServerSentEvent:
@@ -122,7 +126,10 @@ async def chat_completions(
 
 @router.get("/models")
 def list_models(resources: ResourcesDep, principal: PrincipalDep) -> dict[str, Any]:
-    """The collections the caller may see, plus `default` (all of them), each listed once."""
+    """The collections the caller may see, plus `default` (all of them), each listed once
+    (for keys that may search or ask)."""
+    if not principal.has_role(Role.ASK):
+        principal.require_role(Role.SEARCH)
     with resources.kb.read_session() as session:
         names = [c.name for c in store.list_collections(session) if principal.can_see(c.name)]
     created = int(time.time())
@@ -137,7 +144,7 @@ def list_models(resources: ResourcesDep, principal: PrincipalDep) -> dict[str, A
 
 @router.post("/embeddings")
 def embeddings(
-    body: EmbeddingsRequest, resources: ResourcesDep, principal: PrincipalDep
+    body: EmbeddingsRequest, resources: ResourcesDep, principal: SearchPrincipal
 ) -> dict[str, Any]:
     del principal
     texts = [body.input] if isinstance(body.input, str) else list(body.input)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from api.deps import PrincipalDep, ResourcesDep
+from api.deps import AdminPrincipal, ResourcesDep
 from rag.errors import InvalidInputError
 from rag.reporting import load_quality_report, report_html
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["reports"])
 @router.get("/v1/reports/quality", responses={200: {"content": {"text/html": {}}}})
 async def quality(
     resources: ResourcesDep,
-    principal: PrincipalDep,
+    principal: AdminPrincipal,
     since: date | None = None,
     collection: str | None = None,
     format: Literal["json", "html"] = "json",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, State
+from api.deps import SearchPrincipal, State
 from api.schemas import SearchRequest, SearchResponse
 from rag.errors import InvalidInputError
 from rag.retrieval.retriever import best_per_document
@@ -11,7 +11,7 @@ router = APIRouter(tags=["search"])
 
 
 @router.post("/v1/search", response_model=SearchResponse)
-def search(body: SearchRequest, state: State, principal: PrincipalDep) -> SearchResponse:
+def search(body: SearchRequest, state: State, principal: SearchPrincipal) -> SearchResponse:
     """Ranked passages (hybrid by default) with scores and metadata."""
     if body.k > state.settings.api.max_k:
         raise InvalidInputError(f"k must be at most {state.settings.api.max_k}")

@@ -20,7 +20,7 @@ from rag.answering.answerer import Answer, AnswerEvent, AskOptions, FinalEvent
 from rag.answering.grounding import split_sentences
 from rag.errors import InvalidInputError
 from rag.settings import Settings
-from rag.storage import answer_log
+from rag.storage import answer_log, audit
 from rag.storage.filters import SearchFilter
 
 _ADMITTED = object()
@@ -52,8 +52,14 @@ class AnsweringService:
             raise InvalidInputError("the question is empty")
 
     def record(
-        self, answer: Answer, *, endpoint: str, search_filter: SearchFilter | None = None
+        self,
+        answer: Answer,
+        *,
+        endpoint: str,
+        search_filter: SearchFilter | None = None,
+        key_id: int | None = None,
     ) -> None:
+        """The answer in the answer log and the audit log, in one transaction."""
         scope = search_filter.collections if search_filter is not None else ()
         ttft = answer.timings.get("time_to_first_token_ms")
         with self.resources.kb.write_session.begin() as session:
@@ -76,12 +82,23 @@ class AnsweringService:
                 unsupported_sentences=len(answer.unsupported_sentences),
                 time_to_first_token_ms=None if ttft is None else float(ttft),
             )
+            audit.record(
+                session, key_id=key_id, action="answer", collection=",".join(sorted(scope)),
+                target=answer.answer_id,
+                detail={"endpoint": endpoint, "refused": answer.refused,
+                        "cited_chunk_ids": [c.chunk_id for c in answer.citations]},
+            )  # fmt: skip
         self.metrics.observe_answer(answer.timings, refused=answer.refused)
 
     # --- interactive ----------------------------------------------------------------------
 
     async def answer(
-        self, question: str, *, endpoint: str, **options: Unpack[AskOptions]
+        self,
+        question: str,
+        *,
+        endpoint: str,
+        key_id: int | None = None,
+        **options: Unpack[AskOptions],
     ) -> Answer:
         """The whole answer; 429 (``BusyError``) when the gate is full."""
         self.check_question(question)
@@ -89,13 +106,21 @@ class AnsweringService:
         def run() -> Answer:
             with self.gate.slot(Priority.INTERACTIVE):
                 answer = self.resources.answerer.ask(question, **options)
-            self.record(answer, endpoint=endpoint, search_filter=options.get("search_filter"))
+            self.record(
+                answer, endpoint=endpoint, search_filter=options.get("search_filter"),
+                key_id=key_id,
+            )  # fmt: skip
             return answer
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, run)
 
     async def stream(
-        self, question: str, *, endpoint: str, **options: Unpack[AskOptions]
+        self,
+        question: str,
+        *,
+        endpoint: str,
+        key_id: int | None = None,
+        **options: Unpack[AskOptions],
     ) -> AsyncIterator[AnswerEvent | Exception]:
         """Admit first (a full gate raises ``BusyError`` here, before any byte is sent),
         then return the events. Closing the iterator (a client that went away) stops the
@@ -119,7 +144,7 @@ class AnsweringService:
                         if isinstance(event, FinalEvent):
                             self.record(
                                 event.answer, endpoint=endpoint,
-                                search_filter=options.get("search_filter"),
+                                search_filter=options.get("search_filter"), key_id=key_id,
                             )  # fmt: skip
                         put(event)
             except Exception as exc:  # delivered to the caller (or raised before streaming)
@@ -146,11 +171,11 @@ class AnsweringService:
     # --- batch ----------------------------------------------------------------------------
 
     def answer_for_batch(self, question: str, *, search_filter: SearchFilter,
-                         max_tokens: int | None) -> Answer:  # fmt: skip
+                         max_tokens: int | None, key_id: int | None = None) -> Answer:  # fmt: skip
         """Blocking; waits behind interactive requests for its turn."""
         with self.gate.slot(Priority.BATCH):
             answer = self.resources.answerer.ask(
                 question, search_filter=search_filter, max_tokens=max_tokens
             )
-        self.record(answer, endpoint="batch", search_filter=search_filter)
+        self.record(answer, endpoint="batch", search_filter=search_filter, key_id=key_id)
         return answer

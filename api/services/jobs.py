@@ -103,11 +103,13 @@ class JobRunner:
         collection: str | None,
         scope: Sequence[str],
         max_tokens: int | None,
+        key_id: int | None = None,
     ) -> int:
+        params = {"collections": list(scope), "max_tokens": max_tokens, "key_id": key_id}
         with self.resources.kb.write_session.begin() as session:
             job = job_rows.create_job(
                 session, kind=JobKind.BATCH, collection=collection or "", total=len(rows),
-                params={"collections": list(scope), "max_tokens": max_tokens}, owner=self.owner,
+                params=params, owner=self.owner,
             )  # fmt: skip
             job_rows.add_batch_items(
                 session, job_id=job.id, rows=[(r.id, r.question) for r in rows]
@@ -236,7 +238,10 @@ class JobRunner:
         summary = run_batch(
             sink.pending_rows(),
             answer=lambda question: self.answering.answer_for_batch(
-                question, search_filter=search_filter, max_tokens=max_tokens
+                question,
+                search_filter=search_filter,
+                max_tokens=max_tokens,
+                key_id=params.get("key_id"),
             ),
             sink=sink,
             should_stop=self._stopping.is_set,

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFoundError
-from rag.storage.models import AnswerLog, Feedback, utcnow
+from rag.storage.models import AnswerCitation, AnswerLog, BatchItem, Feedback, utcnow
 
 
 def log_answer(
@@ -55,6 +55,43 @@ def log_answer(
             time_to_first_token_ms=time_to_first_token_ms,
         )
     )
+    session.flush()  # the answer row first: its citations refer to it
+    session.add_all(
+        AnswerCitation(answer_id=answer_id, chunk_id=chunk_id)
+        for chunk_id in dict.fromkeys(cited_chunk_ids)
+    )
+
+
+REDACTED = "[removed: a document this answer quoted was deleted]"
+
+
+def redact_answers_citing(session: Session, *, chunk_ids: Sequence[int]) -> int:
+    """Remove the text of every logged answer (and batch result) that cites one of
+    ``chunk_ids``: the chunks' document is being deleted, its words must not outlive it in
+    cached answers. Citations of those chunks lose their snippets. Returns how many answers."""
+    removed = set(chunk_ids)
+    answer_ids: set[str] = set()
+    chunk_list = list(removed)
+    for start in range(0, len(chunk_list), 500):
+        answer_ids.update(
+            session.scalars(
+                select(AnswerCitation.answer_id).where(
+                    AnswerCitation.chunk_id.in_(chunk_list[start : start + 500])
+                )
+            )
+        )
+    if not answer_ids:
+        return 0
+    ids = sorted(answer_ids)
+    session.execute(update(AnswerLog).where(AnswerLog.id.in_(ids)).values(answer=REDACTED))
+    for item in session.scalars(select(BatchItem).where(BatchItem.answer_id.in_(ids))):
+        if item.result is not None:
+            citations = [
+                {**c, "snippet": ""} if c.get("chunk_id") in removed else c
+                for c in item.result.get("citations", [])
+            ]
+            item.result = {**item.result, "answer": REDACTED, "citations": citations}
+    return len(ids)
 
 
 def add_feedback(session: Session, *, answer_id: str, rating: int, comment: str) -> Feedback:
@@ -127,3 +164,10 @@ def _logged(row: AnswerLog) -> LoggedAnswer:
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes (stored as UTC)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def purge_before(session: Session, *, moment: datetime) -> int:
+    """Delete the answers logged before ``moment`` (their feedback and citation rows go with
+    them, by foreign key); returns how many answers."""
+    result = session.execute(delete(AnswerLog).where(AnswerLog.created_at < moment))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -11,9 +11,18 @@ from rag.storage.models import ApiKey
 
 
 def add_key(
-    session: Session, *, name: str, prefix: str, key_hash: str, collections: Sequence[str]
+    session: Session,
+    *,
+    name: str,
+    prefix: str,
+    key_hash: str,
+    collections: Sequence[str],
+    roles: Sequence[str],
 ) -> ApiKey:
-    row = ApiKey(name=name, prefix=prefix, key_hash=key_hash, collections=list(collections))
+    row = ApiKey(
+        name=name, prefix=prefix, key_hash=key_hash, collections=list(collections),
+        roles=list(roles),
+    )  # fmt: skip
     session.add(row)
     session.flush()
     return row

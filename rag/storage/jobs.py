@@ -199,6 +199,8 @@ def record_batch_item(
     if item is None or item.result is not None or item.error is not None:
         return
     item.result, item.error = result, error
+    if result is not None and result.get("answer_id"):
+        item.answer_id = str(result["answer_id"])
     job = session.get(Job, item.job_id)
     if job is None:
         return

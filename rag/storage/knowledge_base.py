@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from rag.embedding import Embedder
 from rag.errors import EmbeddingModelMismatchError
 from rag.settings import Settings
-from rag.storage import store
+from rag.storage import answer_log, store
 from rag.storage.lexical import LexicalIndex, lexical_index_for
 from rag.storage.models import Chunk, Collection, Document, DocumentStatus
 from rag.storage.records import DocumentRecord
@@ -285,6 +285,7 @@ class KnowledgeBase:
             if not existing:
                 return 0
             removed = store.chunk_ids_of(session, document_ids=existing)
+            answer_log.redact_answers_citing(session, chunk_ids=removed)
             session.execute(delete(Chunk).where(Chunk.document_id.in_(existing)))
             session.execute(delete(Document).where(Document.id.in_(existing)))
             generation = store.commit_changes(session, removed=removed, retain=self._retain)

@@ -173,6 +173,34 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     collections: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # search, ask, ingest, admin (admin implies the others); None on keys older than roles.
+    roles: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class AuditEntry(Base):
+    """Who did what: every answer, upload, ingestion and delete, with the key id (never
+    the key)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(32))
+    collection: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    target: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class AnswerCitation(Base):
+    """A chunk a logged answer cites."""
+
+    __tablename__ = "answer_citations"
+
+    answer_id: Mapped[str] = mapped_column(
+        ForeignKey("answer_log.id", ondelete="CASCADE"), primary_key=True
+    )
+    chunk_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
 
 
 class AnswerLog(Base):
@@ -227,3 +255,5 @@ class BatchItem(Base):
     question: Mapped[str] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The answer's id in the answer log (a deleted document's text is removed from both).
+    answer_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)

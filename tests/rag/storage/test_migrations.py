@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from rag.settings import Settings
-from rag.storage import jobs, schema, store
+from rag.storage import api_keys, jobs, schema, store
 from rag.storage.knowledge_base import KnowledgeBase
 
 TEXTS = [
@@ -64,6 +64,13 @@ def make_release_0_1_store(settings: Settings) -> np.ndarray:
             ),
             {"t": now},
         )
+        conn.execute(
+            text(
+                "INSERT INTO api_keys (id, name, prefix, key_hash, collections, created_at) "
+                "VALUES (1, 'old', 'rag_old', :h, '[]', :t)"
+            ),
+            {"h": "h" * 64, "t": now},
+        )
         for key, value in (("generation", "4"), ("embedding_model", "old-model"),
                            ("embedding_dim", "8")):  # fmt: skip
             conn.execute(
@@ -90,6 +97,9 @@ def test_a_release_0_1_store_is_upgraded_in_place(settings: Settings) -> None:
             assert [h.chunk_id for h in hits][:1] == [1]
             # The old release's unfinished job has no owner: any process may resume it.
             assert jobs.claimable_job_ids(session, owner="me", lease_s=30) == [1]
+            # A key from before roles could do everything: it is an admin key now.
+            old_key = api_keys.find_key(session, key_hash="h" * 64)
+            assert old_key is not None and old_key.roles == ["admin"]
         found = kb.vectors().search(vectors[2:3], 1)[1]
         assert found.tolist() == [[3]]
 

@@ -96,9 +96,12 @@ def test_api_keys_are_found_by_hash_only(kb: KnowledgeBase) -> None:
     with kb.read_session() as session:
         assert not api_keys.keys_exist(session)
     with kb.write_session.begin() as session:
-        api_keys.add_key(session, name="n", prefix="rag_x", key_hash="h" * 64, collections=["a"])
+        api_keys.add_key(
+            session, name="n", prefix="rag_x", key_hash="h" * 64, collections=["a"],
+            roles=["search"],
+        )  # fmt: skip
     with kb.read_session() as session:
         assert api_keys.keys_exist(session)
         found = api_keys.find_key(session, key_hash="h" * 64)
-        assert found is not None and found.collections == ["a"]
+        assert found is not None and (found.collections, found.roles) == (["a"], ["search"])
         assert api_keys.find_key(session, key_hash="0" * 64) is None
