@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from sse_starlette import ServerSentEvent
 
-from api.deps import AnsweringDep, AskPrincipal, ResourcesDep
+from api.deps import AnsweringDep, AskPrincipal, State
 from api.errors import error_body
 from api.schemas import AskRequest, FeedbackOut, FeedbackRequest
 from api.sse import event_stream, json_event
@@ -59,12 +59,13 @@ async def ask(body: AskRequest, answering: AnsweringDep, principal: AskPrincipal
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=status.HTTP_201_CREATED)
-def feedback(
-    body: FeedbackRequest, resources: ResourcesDep, principal: AskPrincipal
-) -> FeedbackOut:
+def feedback(body: FeedbackRequest, state: State, principal: AskPrincipal) -> FeedbackOut:
     del principal  # any caller that could see the answer may rate it
-    with resources.kb.write_session.begin() as session:
+    with state.resources.kb.write_session.begin() as session:
         row = answer_log.add_feedback(
             session, answer_id=body.answer_id, rating=body.rating, comment=body.comment
         )
-        return FeedbackOut(id=row.id, answer_id=row.answer_id)
+        collection = answer_log.collection_of(session, answer_id=body.answer_id)
+        created = FeedbackOut(id=row.id, answer_id=row.answer_id)
+    state.metrics.observe_feedback(body.rating, collection=collection)
+    return created

@@ -88,7 +88,10 @@ class AnsweringService:
                 detail={"endpoint": endpoint, "refused": answer.refused,
                         "cited_chunk_ids": [c.chunk_id for c in answer.citations]},
             )  # fmt: skip
-        self.metrics.observe_answer(answer.timings, refused=answer.refused)
+        self.metrics.observe_answer(
+            answer.timings, refused=answer.refused, collection=",".join(sorted(scope)),
+            refusal_reason=answer.refusal_reason, support_score=answer.support_score,
+        )  # fmt: skip
 
     # --- interactive ----------------------------------------------------------------------
 

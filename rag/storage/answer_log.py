@@ -103,6 +103,12 @@ def add_feedback(session: Session, *, answer_id: str, rating: int, comment: str)
     return row
 
 
+def collection_of(session: Session, *, answer_id: str) -> str:
+    """The collection a logged answer was asked of ("" for all of them)."""
+    answer = session.get(AnswerLog, answer_id)
+    return answer.collection if answer is not None else ""
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedAnswer:
     """One answer-log row as the quality report reads it."""
