@@ -6,9 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
@@ -21,6 +24,7 @@ from api.routers import (
     documents,
     health,
     openai_compat,
+    passages,
     reports,
     search,
 )
@@ -31,6 +35,8 @@ from api.services.gate import LLMGate
 from api.services.jobs import JobRunner
 from api.state import AppState
 from rag.settings import Settings
+
+PLAYGROUND = Path(__file__).resolve().parent / "static" / "playground"
 
 
 class RequestMetricsMiddleware:
@@ -128,7 +134,15 @@ def create_app(settings: Settings | None = None, *, load_llm: bool = True) -> Fa
         answers.router,
         batches.router,
         openai_compat.router,
+        passages.router,
         reports.router,
     ):
         app.include_router(router)
+    # The playground page: static files that only call the public API.
+    app.mount("/playground", StaticFiles(directory=PLAYGROUND, html=True), name="playground")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/playground/")
+
     return app

@@ -205,3 +205,21 @@ class ChatCompletionRequest(BaseModel):
 class EmbeddingsRequest(BaseModel):
     input: str | list[str]
     model: str = "default"
+
+
+class PassageOut(BaseModel):
+    """A cited passage in its place: the chunk, its document, and the text just before and
+    after it (the neighbouring chunks) for context."""
+
+    chunk_id: int
+    document_id: int
+    collection: str
+    title: str
+    source: str
+    section: str | None
+    page: int | None
+    char_start: int
+    char_end: int
+    text: str
+    before: str
+    after: str

@@ -363,6 +363,13 @@ def chunks_with_documents(
     return {row[0].id: (row[0], str(row[1]), str(row[2]), str(row[3])) for row in rows}
 
 
+def get_chunk(session: Session, *, chunk_id: int) -> Chunk:
+    chunk = session.get(Chunk, chunk_id)
+    if chunk is None:
+        raise NotFoundError(f"passage {chunk_id} does not exist")
+    return chunk
+
+
 def chunks_around(
     session: Session, *, document_id: int, first: int, last: int
 ) -> list[tuple[int, int, int, str]]:

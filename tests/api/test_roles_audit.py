@@ -58,6 +58,7 @@ def calls(ids: dict[str, int]) -> list[tuple[Role, str, str, dict[str, Any]]]:
         (Role.SEARCH, "GET", f"/v1/documents/{ids['blue_doc']}", {}),
         (Role.SEARCH, "GET", "/v1/collections", {}),
         (Role.SEARCH, "POST", "/v1/embeddings", {"json": {"input": "spare tubes"}}),
+        (Role.SEARCH, "GET", f"/v1/passages/{ids['blue_chunk']}", {}),
         (Role.ASK, "POST", "/v1/ask", {"json": {"question": "Where are the spare tubes?"}}),
         (Role.ASK, "POST", "/v1/feedback", {"json": {"answer_id": "none", "rating": 1}}),
         (Role.ASK, "POST", "/v1/chat/completions",
@@ -95,6 +96,9 @@ def test_each_route_refuses_a_key_without_its_role(app_settings: Settings) -> No
             "ingest_job": spare,
             "batch_job": batch.json()["job_id"],
         }  # fmt: skip
+        hits = client.post("/v1/search", json={"query": "spare", "k": 10}).json()["hits"]
+        chunk_of = {h["collection"]: h["chunk_id"] for h in hits}
+        ids |= {"blue_chunk": chunk_of["blue"], "red_chunk": chunk_of["red"]}
         keys = {role: make_key(app_settings, role) for role in Role}
         for needed, method, path, kwargs in calls(ids):
             for role, key in keys.items():
@@ -115,6 +119,8 @@ def test_each_route_refuses_a_key_without_its_role(app_settings: Settings) -> No
         assert report.status_code == 404
         assert client.get("/v1/reports/quality", headers=admin).status_code == 422
         assert client.delete("/v1/collections/red", headers=admin).status_code == 404
+        passage = client.get(f"/v1/passages/{ids['red_chunk']}", headers=admin)
+        assert passage.status_code == 404 and "spare keys" not in passage.text
     finally:
         client.__exit__(None, None, None)
 
