@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.storage import answer_log
+from rag.storage import answer_log, eval_runs
 from rag.storage.answer_log import LoggedAnswer, LoggedFeedback
 from rag.storage.knowledge_base import KnowledgeBase
 
@@ -128,6 +128,38 @@ def _negative_row(answer: LoggedAnswer, feedback: LoggedFeedback) -> dict[str, A
     }  # fmt: skip
 
 
+def numeric_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers of a metrics dict, nested ones named with dots ("answerable.f1")."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            flat[prefix + key] = float(value)
+        elif isinstance(value, dict):
+            flat |= numeric_metrics(value, f"{prefix}{key}.")
+    return flat
+
+
+def evaluation_trend(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each saved run with its numeric metrics and their change since the previous run of
+    the same kind on the same collection."""
+    previous: dict[tuple[str, str], dict[str, float]] = {}
+    trend = []
+    for run in runs:
+        numbers = numeric_metrics(run["metrics"])
+        before = previous.get((run["kind"], run["collection"]))
+        change = (
+            {k: round(v - before[k], 4) for k, v in numbers.items() if k in before}
+            if before is not None
+            else {}
+        )
+        previous[(run["kind"], run["collection"])] = numbers
+        kept = {k: run[k] for k in ("id", "at", "kind", "collection", "commit", "models")}
+        trend.append({**kept, "metrics": numbers, "change": change})
+    return trend
+
+
 def load_quality_report(
     kb: KnowledgeBase, *, since: date | None = None, collection: str | None = None
 ) -> dict[str, Any]:
@@ -135,9 +167,15 @@ def load_quality_report(
     start = datetime.combine(since, time.min, tzinfo=UTC) if since is not None else None
     with kb.read_session() as session:
         answers, feedback = answer_log.answers_since(session, since=start, collection=collection)
+        runs = eval_runs.runs_since(session, since=start)
+    if collection is not None:
+        runs = [r for r in runs if r["collection"] == collection]
     report = quality_report(answers, feedback)
     since_text = since.isoformat() if since is not None else None
-    return {"since": since_text, "collection": collection, **report}
+    return {
+        "since": since_text, "collection": collection, **report,
+        "evaluations": evaluation_trend(runs),
+    }  # fmt: skip
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -203,6 +241,22 @@ METRIC_COLUMNS = (
 )  # fmt: skip
 
 
+RUN_COLUMNS = ("at", "kind", "collection", "commit", "metrics")
+# The metrics a run row shows first (the rest follow in name order).
+HEADLINE = ("ndcg_at_10", "recall_at_10", "answer_contains_gold", "f1", "citation_accuracy")
+
+
+def _run_row(run: dict[str, Any]) -> dict[str, Any]:
+    names = [m for m in HEADLINE if m in run["metrics"]]
+    names += sorted(m for m in run["metrics"] if m not in HEADLINE and "." not in m)
+    shown = []
+    for name in names:
+        change = run["change"].get(name)
+        delta = f" ({change:+g})" if change else ""
+        shown.append(f"{name} {run['metrics'][name]:g}{delta}")
+    return {**run, "metrics": ", ".join(shown)}
+
+
 NEGATIVE_COLUMNS = ("time", "collection", "question", "answer", "rating", "comment")
 
 
@@ -231,5 +285,7 @@ th {{ background: #f3f3f3; }} img {{ max-width: 100%; }}
 {_table(report["negative_feedback"], NEGATIVE_COLUMNS)}
 <h2>Most often refused questions</h2>
 {_table(report["top_refused_questions"], ("question", "count", "reasons"))}
+<h2>Evaluation runs</h2>
+{_table([_run_row(run) for run in report.get("evaluations", [])], RUN_COLUMNS)}
 </body></html>
 """

@@ -4,6 +4,8 @@ unchanged), then every query is run with a progress bar."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from contextlib import closing, nullcontext
 from dataclasses import asdict
@@ -12,7 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import JsonOption, fail, open_resources, print_fields, print_json, progress_bar
+from api.cli.common import (
+    JsonOption,
+    err,
+    fail,
+    open_resources,
+    print_fields,
+    print_json,
+    progress_bar,
+)
 from api.resources import Resources
 from ingest.ingestion import IngestProgress, IngestSummary
 from rag.errors import RagError
@@ -24,8 +34,10 @@ from rag.evaluation import (
     read_qa_rows,
     read_qrels,
 )
+from rag.reporting import numeric_metrics
 from rag.retrieval.retriever import best_per_document
-from rag.storage import store
+from rag.settings import Settings
+from rag.storage import eval_runs, store
 from rag.storage.filters import SearchFilter
 
 app = typer.Typer(help="Measure retrieval and answer quality.", no_args_is_help=True)
@@ -48,11 +60,82 @@ def _ingest(resources: Resources, corpus: Path, collection: str) -> IngestSummar
         )
 
 
-def _report(metrics: dict[str, Any], as_json: bool) -> None:
+SaveOption = Annotated[
+    bool, typer.Option("--save", help="Store this run (metrics, settings, models, commit).")
+]
+FailUnderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fail-under",
+        help="METRIC=VALUE: exit 1 when the metric is below VALUE (repeatable; nested "
+        "metrics by dots, e.g. answerable.f1). For deployment pipelines.",
+    ),
+]
+
+
+def current_commit() -> str | None:
+    """The commit being evaluated: RAG_COMMIT, else git's HEAD here, else unknown."""
+    if os.environ.get("RAG_COMMIT"):
+        return os.environ["RAG_COMMIT"]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+            timeout=5, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def thresholds(pairs: list[str] | None) -> dict[str, float]:
+    parsed = {}
+    for pair in pairs or []:
+        name, _, value = pair.partition("=")
+        try:
+            parsed[name.strip()] = float(value)
+        except ValueError:
+            raise fail(f"--fail-under wants METRIC=NUMBER, got {pair!r}") from None
+    return parsed
+
+
+def _finish(
+    resources: Resources, *, kind: str, collection: str, metrics: dict[str, Any],
+    save: bool, fail_under: dict[str, float], as_json: bool,
+) -> None:  # fmt: skip
+    """Print the metrics; store the run if asked; exit 1 below a --fail-under threshold."""
     if as_json:
         print_json(metrics)
     else:
         print_fields(metrics)
+    if save:
+        settings = resources.settings
+        with resources.kb.write_session.begin() as session:
+            run_id = eval_runs.save_run(
+                session, kind=kind, collection=collection, metrics=metrics,
+                settings=settings.model_dump(mode="json", include=RUN_SETTINGS),
+                models={"embedding": resources.embedder.name, "llm": llm_name(settings)},
+                commit=current_commit(),
+            )  # fmt: skip
+        err.print(f"saved as evaluation run {run_id}")
+    numbers = numeric_metrics(metrics)
+    below = []
+    for name, floor in fail_under.items():
+        if name not in numbers:
+            raise fail(f"--fail-under names {name!r}, which this evaluation does not report")
+        if numbers[name] < floor:
+            below.append(f"{name} {numbers[name]:g} < {floor:g}")
+    if below:
+        err.print(f"[red]below the threshold:[/red] {'; '.join(below)}")
+        raise typer.Exit(1)
+
+
+# The settings that shape evaluation results, stored with each run.
+RUN_SETTINGS = {"embedding", "chunking", "retrieval", "answer", "llm"}
+
+
+def llm_name(settings: Settings) -> str:
+    path = settings.llm.model_path
+    return path.name if path is not None else f"preset:{settings.llm.preset}"
 
 
 @app.command("retrieval")
@@ -62,9 +145,12 @@ def eval_retrieval(
     qrels: Annotated[Path, typer.Option(help="BEIR qrels TSV.", exists=True, dir_okay=False)],
     mode: Annotated[str, typer.Option(help="dense, lexical or hybrid.")] = "hybrid",
     collection: EvalCollectionOption = None,
+    save: SaveOption = False,
+    fail_under: FailUnderOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """nDCG@10, recall@10/100 and MRR@10 on a BEIR dataset (ingests the corpus first)."""
+    floors = thresholds(fail_under)
     name = collection or f"eval-{corpus.resolve().parent.name}"
     with open_resources() as resources:
         try:
@@ -85,11 +171,14 @@ def eval_retrieval(
                 )
         except RagError as exc:
             raise fail(str(exc)) from exc
-    metrics = {"mode": mode, "collection": name, **metrics}
-    metrics["ingest"] = {
-        k: getattr(ingested, k) for k in ("added", "updated", "unchanged", "failed")
-    }
-    _report(metrics, as_json)
+        metrics = {"mode": mode, "collection": name, **metrics}
+        metrics["ingest"] = {
+            k: getattr(ingested, k) for k in ("added", "updated", "unchanged", "failed")
+        }
+        _finish(
+            resources, kind="retrieval", collection=name, metrics=metrics, save=save,
+            fail_under=floors, as_json=as_json,
+        )  # fmt: skip
 
 
 @app.command("qa")
@@ -103,9 +192,12 @@ def eval_qa(
     details: Annotated[
         Path | None, typer.Option(help="Also write one JSON line per question here.")
     ] = None,
+    save: SaveOption = False,
+    fail_under: FailUnderOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """End-to-end answer quality on SQuAD-like rows (ingests the corpus first)."""
+    floors = thresholds(fail_under)
     name = collection or f"eval-{corpus.resolve().parent.name}"
     sink = open(details, "w", encoding="utf-8") if details is not None else None  # noqa: SIM115
     with open_resources() as resources, closing(sink) if sink else nullcontext():
@@ -146,4 +238,8 @@ def eval_qa(
                 )
         except RagError as exc:
             raise fail(str(exc)) from exc
-    _report({"collection": name, "seed": seed, "max_tokens": max_tokens, **metrics}, as_json)
+        _finish(
+            resources, kind="qa", collection=name,
+            metrics={"collection": name, "seed": seed, "max_tokens": max_tokens, **metrics},
+            save=save, fail_under=floors, as_json=as_json,
+        )  # fmt: skip

@@ -192,6 +192,21 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
+class EvalRun(Base):
+    """One saved evaluation run (`rag eval ... --save`)."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # retrieval | qa
+    collection: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    models: Mapped[dict[str, Any]] = mapped_column(JSON)
+    commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class AnswerCitation(Base):
     """A chunk a logged answer cites."""
 

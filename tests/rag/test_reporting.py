@@ -138,3 +138,56 @@ def test_answers_asked_through_the_api_reach_the_report(settings: Settings, back
     assert report["by_collection"]["default"]["refusals_by_reason"] == {"no_relevant_sources": 1}
     assert [n["answer_id"] for n in report["negative_feedback"]] == [answer["answer_id"]]
     assert report["top_refused_questions"][0]["question"] == "What is the capital of Mongolia?"
+
+
+def tiny_beir(folder: Path) -> list[str]:
+    folder.mkdir()
+    docs = {
+        "d1": "The workshop opens at ten on Saturdays.",
+        "d2": "Brake pads with worn grooves must be replaced.",
+        "d3": "Students pay twenty euros a year for membership.",
+    }
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items())
+    )
+    queries = {"q1": "When does the workshop open on Saturday?", "q2": "worn brake pads"}
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in queries.items())
+    )
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    return [
+        "eval", "retrieval", "--corpus", str(folder / "corpus.jsonl"),
+        "--queries", str(folder / "queries.jsonl"), "--qrels", str(folder / "qrels.tsv"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_saved_evaluations_make_a_trend_and_gate_a_pipeline(
+    settings: Settings, tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert backend == "sqlite"
+    monkeypatch.setenv("RAG_COMMIT", "abc123")
+    runner = CliRunner()
+    evaluate = [*cli_args(settings), *tiny_beir(tmp_path / "beir")]
+    for mode in ("hybrid", "dense"):
+        saved = runner.invoke(cli, [*evaluate, "--mode", mode, "--save", "--json"])
+        assert saved.exit_code == 0, saved.output
+    report = runner.invoke(cli, [*cli_args(settings), "report", "--json"])
+    first, second = json.loads(report.stdout)["evaluations"]
+    assert (first["kind"], first["commit"], first["collection"]) == (
+        "retrieval",
+        "abc123",
+        "eval-beir",
+    )
+    assert first["metrics"]["ndcg_at_10"] == pytest.approx(1.0)  # two easy queries
+    assert first["change"] == {} and "ndcg_at_10" in second["change"]
+    assert first["models"]["llm"] == "preset:quality"
+    page = tmp_path / "report.html"
+    runner.invoke(cli, [*cli_args(settings), "report", "--html", str(page)])
+    assert "Evaluation runs" in page.read_text() and "abc123" in page.read_text()
+    gated = runner.invoke(cli, [*evaluate, "--fail-under", "ndcg_at_10=1.01"])
+    assert gated.exit_code == 1 and "ndcg_at_10 1 < 1.01" in gated.output
+    passed = runner.invoke(cli, [*evaluate, "--fail-under", "recall_at_10=0.5"])
+    assert passed.exit_code == 0, passed.output
+    unknown = runner.invoke(cli, [*evaluate, "--fail-under", "accuracy=0.5"])
+    assert unknown.exit_code == 2 and "does not report" in unknown.output
