@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ingest.chunking import Chunker, make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path, size_error
 from rag.embedding import Embedder
 from rag.errors import DocumentError, NotFoundError
+from rag.pii import PiiMode, PiiScanner, entity_counts, shared_scanner
 from rag.settings import Settings
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
@@ -87,6 +89,7 @@ class PendingDocument:
     document: LoadedDocument
     chunks: list[ChunkSpec]
     is_update: bool
+    signature: str
 
 
 def discover_files(paths: Sequence[Path]) -> tuple[list[Path], list[FileError]]:
@@ -139,8 +142,11 @@ class Ingestor:
         collection: str | None = None,
         prune: bool = False,
         progress: ProgressCallback | None = None,
+        pii: PiiMode | None = None,
     ) -> IngestSummary:
+        """``pii``: this collection's PII mode from now on (None: the one it has)."""
         collection = collection or self.settings.default_collection
+        pii_mode = self.pii_mode(collection, pii)
         files, missing = discover_files(paths)
         total = sum(count_units(f) for f in files) + len(missing)
         max_bytes = self.settings.ingest.max_file_bytes
@@ -155,6 +161,7 @@ class Ingestor:
             total=total,
             progress=progress,
             initial_errors=missing,
+            pii=pii_mode,
         )
         if prune:
             roots = [str(p.expanduser().resolve()) for p in paths if p.exists()]
@@ -168,8 +175,10 @@ class Ingestor:
         *,
         collection: str | None = None,
         progress: ProgressCallback | None = None,
+        pii: PiiMode | None = None,
     ) -> IngestSummary:
         collection = collection or self.settings.default_collection
+        pii_mode = self.pii_mode(collection, pii)
         max_bytes = self.settings.ingest.max_file_bytes
 
         def documents() -> Iterator[LoadedDocument | DocumentError]:
@@ -184,7 +193,7 @@ class Ingestor:
 
         summary, _ = self._run(
             documents(), collection=collection, total=len(uploads), progress=progress,
-            initial_errors=[],
+            initial_errors=[], pii=pii_mode,
         )  # fmt: skip
         self.kb.save_vectors()
         return summary
@@ -199,6 +208,7 @@ class Ingestor:
         total: int,
         progress: ProgressCallback | None,
         initial_errors: list[FileError],
+        pii: PiiMode = PiiMode.OFF,
     ) -> tuple[IngestSummary, set[str]]:
         """Ingest ``documents``; returns the summary and every source seen (for pruning)."""
         started = time.perf_counter()
@@ -231,7 +241,7 @@ class Ingestor:
             for item in documents:
                 # A file that failed to load still exists: never prune its documents.
                 seen.add(item.source)
-                prepared = self.prepare(item, known)
+                prepared = self.prepare(item, known, pii=pii)
                 if prepared is None:
                     summary.unchanged += 1
                 elif isinstance(prepared, FileError):
@@ -250,18 +260,69 @@ class Ingestor:
         return summary, seen
 
     def prepare(
-        self, item: LoadedDocument | DocumentError, known: dict[str, tuple[str, str]]
+        self,
+        item: LoadedDocument | DocumentError,
+        known: dict[str, tuple[str, str]],
+        *,
+        pii: PiiMode = PiiMode.OFF,
     ) -> PendingDocument | FileError | None:
         """The chunks to write, the reason there are none, or None when unchanged."""
         if isinstance(item, DocumentError):
             return FileError(item.source, type(item).__name__, item.reason)
+        # The PII mode is part of the pipeline: changing it re-processes the documents.
+        signature = self.signature if pii is PiiMode.OFF else f"{self.signature}+pii-{pii}"
         previous = known.get(item.source)
-        if previous == (item.content_hash, self.signature):
+        if previous == (item.content_hash, signature):
             return None
-        chunks = self.chunker.chunk(item)
+        document = self._redacted(item) if pii is PiiMode.REDACT else item
+        chunks = self.chunker.chunk(document)
         if not chunks:
             return FileError(item.source, "EmptyDocumentError", "no text left after chunking")
-        return PendingDocument(item, chunks, is_update=previous is not None)
+        if pii is PiiMode.DETECT:
+            document = self._with_findings(document, chunks)
+        return PendingDocument(
+            document, chunks, is_update=previous is not None, signature=signature
+        )
+
+    # --- personal data ---------------------------------------------------------------------
+
+    def pii_mode(self, collection: str, chosen: PiiMode | None) -> PiiMode:
+        """The collection's PII mode: ``chosen`` (then recorded for the collection), else
+        the one it was last ingested with, else the settings' default."""
+        with self.kb.write_session.begin() as session:
+            key = store.PII_MODE_PREFIX + collection
+            if chosen is not None:
+                store.set_state(session, key=key, value=str(chosen))
+                return chosen
+            recorded = store.get_state(session, key=key)
+        return PiiMode(recorded or self.settings.ingest.pii)
+
+    def _scanner(self) -> PiiScanner:
+        ingest = self.settings.ingest
+        return shared_scanner(cache_dir=ingest.pii_cache_dir, spacy_model=ingest.pii_spacy_model)
+
+    def _redacted(self, document: LoadedDocument) -> LoadedDocument:
+        """Every entity replaced by ``<TYPE>`` in the text and title, before chunking."""
+        scanner = self._scanner()
+        findings = [f for s in document.sections for f in scanner.find(s.text)]
+        sections = tuple(replace(s, text=scanner.redact(s.text)) for s in document.sections)
+        metadata = {**document.metadata, "pii": {"redacted": entity_counts(findings)}}
+        return replace(
+            document, sections=sections, title=scanner.redact(document.title), metadata=metadata
+        )
+
+    def _with_findings(self, document: LoadedDocument, chunks: list[ChunkSpec]) -> LoadedDocument:
+        """The entity types found, per document and per chunk ordinal, in the metadata."""
+        scanner = self._scanner()
+        per_chunk = {str(c.ordinal): entity_counts(scanner.find(c.text)) for c in chunks}
+        totals: Counter[str] = Counter()
+        for counts in per_chunk.values():
+            totals.update(counts)
+        found = {
+            "entities": dict(sorted(totals.items())),
+            "chunks": {k: v for k, v in per_chunk.items() if v},
+        }
+        return replace(document, metadata={**document.metadata, "pii": found})
 
     def _known_documents(self, collection: str) -> dict[str, tuple[str, str]]:
         with self.kb.read_session() as session:
@@ -313,7 +374,7 @@ class Ingestor:
             DocumentRecord(
                 collection=collection,
                 document=item.document,  # a LoadedDocument is the DocumentInfo it carries
-                pipeline_signature=self.signature,
+                pipeline_signature=item.signature,
                 chunks=tuple(item.chunks),
                 embeddings=tuple(embeddings[c.content_hash] for c in item.chunks),
             )

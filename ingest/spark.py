@@ -43,6 +43,7 @@ from ingest.ingestion import (
 from ingest.loaders import LoadedDocument, count_units, load_path
 from rag.embedding import load_embedder
 from rag.errors import DocumentError
+from rag.pii import PiiMode
 from rag.settings import Settings
 from rag.spark import executor_settings_json, spark_session
 from rag.storage import store
@@ -122,6 +123,7 @@ def ingest_partition(
     settings_json: str,
     collection: str,
     drill: FaultDrill | None,
+    pii: str = "off",
 ) -> Iterator[pd.DataFrame]:
     """``mapInPandas`` body: the units of one partition in, one row per document out."""
     import pandas as pd
@@ -149,7 +151,7 @@ def ingest_partition(
                 known = store.document_fingerprints(session, collection=collection, sources=sources)
             pending: list[PendingDocument] = []
             for item in items:
-                prepared = ingestor.prepare(item, known)
+                prepared = ingestor.prepare(item, known, pii=PiiMode(pii))
                 if prepared is None:
                     rows.append(_row(item.source, "unchanged"))
                 elif isinstance(prepared, FileError):
@@ -211,8 +213,10 @@ def ingest_with_spark(
     master: str | None = None,
     progress: ProgressCallback | None = None,
     drill: FaultDrill | None = None,
+    pii: PiiMode | None = None,
 ) -> IngestSummary:
-    """Ingest ``paths`` with Spark; the summary has the local engine's shape."""
+    """Ingest ``paths`` with Spark; the summary has the local engine's shape. ``pii`` as
+    for the local engine."""
     started = time.perf_counter()
     collection = collection or settings.default_collection
     spark = spark_session(master or settings.spark.master)
@@ -220,6 +224,7 @@ def ingest_with_spark(
     try:
         embedder = load_embedder(settings.embedding)
         kb.ensure_embedding_model(embedder)
+        pii_mode = Ingestor(kb, embedder, settings).pii_mode(collection, pii)
         with kb.read_session() as session:
             before = store.document_fingerprints(session, collection=collection)
         context = spark.sparkContext
@@ -238,7 +243,7 @@ def ingest_with_spark(
             frame = spark.createDataFrame(units, UNIT_SCHEMA).repartition(partitions)
             job = partial(
                 ingest_partition, settings_json=executor_settings_json(settings),
-                collection=collection, drill=drill,
+                collection=collection, drill=drill, pii=str(pii_mode),
             )  # fmt: skip
             stop_watch = threading.Event()
             watcher = None

@@ -81,6 +81,21 @@ class IngestSettings(BaseModel):
         description="Chunks gathered across documents before one embedding call and one DB "
         "transaction; larger groups batch the encoder better.",
     )
+    pii: Literal["off", "detect", "redact"] = Field(
+        default="off",
+        description="Personal data in a collection that never chose (`rag ingest --pii`): "
+        "off, detect (entity counts in document metadata) or redact (replaced by <TYPE> "
+        "before chunking and embedding).",
+    )
+    pii_cache_dir: Path = Field(
+        default_factory=lambda: _user_cache() / "pii",
+        description="Where the blank spaCy pipeline Presidio tokenizes with is made once.",
+    )
+    pii_spacy_model: str | None = Field(
+        default=None,
+        description="An installed spaCy model with NER (name or path): person names are "
+        "found only with one.",
+    )
 
 
 class SparkSettings(BaseModel):

@@ -20,6 +20,7 @@ from api.cli.common import (
 )
 from ingest.ingestion import IngestProgress
 from rag.errors import RagError
+from rag.pii import PiiMode
 
 
 def ingest(
@@ -38,6 +39,13 @@ def ingest(
         str | None,
         typer.Option(help="Spark master URL (default RAG_SPARK__MASTER, local[*,4])."),
     ] = None,
+    pii: Annotated[
+        PiiMode | None,
+        typer.Option(
+            help="Personal data in this collection from now on: off, detect (counts in "
+            "metadata) or redact (replaced before embedding). Default: the collection's mode."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Ingest files (txt, md, html, pdf, docx, BEIR jsonl) incrementally; exit 1 if any failed."""
@@ -54,12 +62,12 @@ def ingest(
 
                 summary = ingest_with_spark(
                     context.settings(), paths, collection=collection, prune=prune,
-                    master=spark_master, progress=on_progress,
+                    master=spark_master, progress=on_progress, pii=pii,
                 )  # fmt: skip
             else:
                 with open_resources() as resources:
                     summary = resources.ingestor.ingest_paths(
-                        paths, collection=collection, prune=prune, progress=on_progress
+                        paths, collection=collection, prune=prune, progress=on_progress, pii=pii
                     )
     except RagError as exc:
         raise fail(str(exc)) from exc

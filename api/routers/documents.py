@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
@@ -18,6 +18,7 @@ from api.schemas import (
 )
 from api.services import audit
 from api.services.uploads import checked_server_path, save_uploads
+from rag.pii import PiiMode
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
 
@@ -33,13 +34,16 @@ async def upload_documents(
     principal: IngestPrincipal,
     files: Annotated[list[UploadFile], File(description="Files to ingest.")],
     collection: Annotated[str | None, Form()] = None,
+    pii: Annotated[
+        PiiMode | None,
+        Form(description="The collection's PII mode from now on: off, detect or redact."),
+    ] = None,
 ) -> JobAccepted:
     name = collection or state.settings.default_collection
     principal.require(name)
     entries = await save_uploads(files, state.settings)
-    job_id = state.jobs.submit_ingest(
-        collection=name, total=len(entries), params={"files": entries}
-    )
+    params: dict[str, Any] = {"files": entries, "pii": pii.value if pii else None}
+    job_id = state.jobs.submit_ingest(collection=name, total=len(entries), params=params)
     audit.record(
         state.resources.kb, principal, "upload", collection=name, target=f"job {job_id}",
         detail={"files": [entry["source"] for entry in entries]},

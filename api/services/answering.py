@@ -19,8 +19,9 @@ from api.services.gate import LLMGate, Priority
 from rag.answering.answerer import Answer, AnswerEvent, AskOptions, FinalEvent
 from rag.answering.grounding import split_sentences
 from rag.errors import InvalidInputError
+from rag.pii import PiiMode, shared_scanner
 from rag.settings import Settings
-from rag.storage import answer_log, audit
+from rag.storage import answer_log, audit, store
 from rag.storage.filters import SearchFilter
 
 _ADMITTED = object()
@@ -62,12 +63,19 @@ class AnsweringService:
         """The answer in the answer log and the audit log, in one transaction."""
         scope = search_filter.collections if search_filter is not None else ()
         ttft = answer.timings.get("time_to_first_token_ms")
+        question, standalone = answer.question, answer.standalone_question
+        if self._redacts_questions(scope):
+            scanner = shared_scanner(
+                cache_dir=self.settings.ingest.pii_cache_dir,
+                spacy_model=self.settings.ingest.pii_spacy_model,
+            )
+            question, standalone = scanner.redact(question), scanner.redact(standalone)
         with self.resources.kb.write_session.begin() as session:
             answer_log.log_answer(
                 session,
                 answer_id=answer.answer_id,
-                question=answer.question,
-                standalone_question=answer.standalone_question,
+                question=question,
+                standalone_question=standalone,
                 answer=answer.answer,
                 retrieved_chunk_ids=answer.retrieved_chunk_ids,
                 cited_chunk_ids=[c.chunk_id for c in answer.citations],
@@ -92,6 +100,15 @@ class AnsweringService:
             answer.timings, refused=answer.refused, collection=",".join(sorted(scope)),
             refusal_reason=answer.refusal_reason, support_score=answer.support_score,
         )  # fmt: skip
+
+    def _redacts_questions(self, scope: tuple[str, ...]) -> bool:
+        """Questions asked of a collection ingested with ``--pii redact`` (or of every
+        collection, when any of them is) are logged redacted."""
+        with self.resources.kb.read_session() as session:
+            modes = store.pii_modes(session)
+        default = self.settings.ingest.pii
+        asked = scope or (*modes, "")  # "" stands for the collections that never chose
+        return any(modes.get(name, default) == PiiMode.REDACT for name in asked)
 
     # --- interactive ----------------------------------------------------------------------
 

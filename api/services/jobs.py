@@ -26,6 +26,7 @@ from api.services.answering import AnsweringService
 from ingest.ingestion import IngestProgress, IngestSummary, UploadedFile
 from rag.answering.batch import QuestionRow, run_batch
 from rag.errors import RagError
+from rag.pii import PiiMode
 from rag.storage import jobs as job_rows
 from rag.storage.filters import SearchFilter
 from rag.storage.models import JobKind, JobStatus
@@ -206,19 +207,23 @@ class JobRunner:
                 last_write = now
                 self._update(job_id, total=p.total, **_ingest_fields(p.summary, p.done))
 
+        pii = PiiMode(params["pii"]) if params.get("pii") else None
         if "files" in params:
             uploads = []
             for entry in params["files"]:
                 path = Path(entry["path"])
                 data = path.read_bytes() if path.exists() else b""
                 uploads.append(UploadedFile(name=entry["name"], data=data, source=entry["source"]))
-            summary = ingestor.ingest_uploads(uploads, collection=collection, progress=on_progress)
+            summary = ingestor.ingest_uploads(
+                uploads, collection=collection, progress=on_progress, pii=pii
+            )
         else:
             summary = ingestor.ingest_paths(
                 [Path(p) for p in params.get("paths", [])],
                 collection=collection,
                 prune=bool(params.get("prune")),
                 progress=on_progress,
+                pii=pii,
             )
         done = summary.added + summary.updated + summary.unchanged + summary.failed
         self._update(job_id, status=JobStatus.SUCCEEDED, **_ingest_fields(summary, done))

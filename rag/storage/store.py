@@ -95,6 +95,17 @@ def get_state(session: Session, *, key: str) -> str | None:
     return row.value if row is not None else None
 
 
+PII_MODE_PREFIX = "pii_mode:"
+
+
+def pii_modes(session: Session) -> dict[str, str]:
+    """collection -> the PII mode it was ingested with (collections that chose one)."""
+    rows = session.execute(
+        select(StoreState.key, StoreState.value).where(StoreState.key.startswith(PII_MODE_PREFIX))
+    ).all()
+    return {str(k).removeprefix(PII_MODE_PREFIX): str(v) for k, v in rows}
+
+
 def set_state(session: Session, *, key: str, value: str) -> None:
     row = session.get(StoreState, key)
     if row is None:
