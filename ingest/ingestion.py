@@ -289,11 +289,12 @@ class Ingestor:
     def pii_mode(self, collection: str, chosen: PiiMode | None) -> PiiMode:
         """The collection's PII mode: ``chosen`` (then recorded for the collection), else
         the one it was last ingested with, else the settings' default."""
-        with self.kb.write_session.begin() as session:
-            key = store.PII_MODE_PREFIX + collection
-            if chosen is not None:
+        key = store.PII_MODE_PREFIX + collection
+        if chosen is not None:
+            with self.kb.write_session.begin() as session:
                 store.set_state(session, key=key, value=str(chosen))
-                return chosen
+            return chosen
+        with self.kb.read_session() as session:
             recorded = store.get_state(session, key=key)
         return PiiMode(recorded or self.settings.ingest.pii)
 

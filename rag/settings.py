@@ -326,8 +326,9 @@ class LogSettings(BaseModel):
     retention_days: int = Field(
         default=90,
         ge=0,
-        description="Answer-log rows (with their feedback) and audit rows older than this "
-        "many days are purged by a periodic task; 0 keeps them forever.",
+        description="Answer-log rows (with their feedback), audit rows and finished jobs "
+        "(with their batch results) older than this many days are purged by a periodic "
+        "task; 0 keeps them forever.",
     )
     purge_interval_s: float = Field(
         default=3600.0, gt=0, description="How often the API process purges old log rows."

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from api.auth import Principal
-from rag.storage import answer_log, audit
+from rag.storage import answer_log, audit, jobs
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import utcnow
 
@@ -34,14 +34,16 @@ def record(
 
 
 def purge_old_logs(kb: KnowledgeBase, *, retention_days: int) -> dict[str, int]:
-    """Delete answers (with their feedback) and audit entries older than the retention."""
+    """Delete answers (with their feedback), audit entries and finished jobs (with their
+    batch questions and answers) older than the retention."""
     if retention_days <= 0:
-        return {"answers": 0, "audit_entries": 0}
+        return {"answers": 0, "audit_entries": 0, "jobs": 0}
     moment = utcnow() - timedelta(days=retention_days)
     with kb.write_session.begin() as session:
         answers = answer_log.purge_before(session, moment=moment)
         entries = audit.purge_before(session, moment=moment)
-    return {"answers": answers, "audit_entries": entries}
+        finished = jobs.purge_finished_before(session, moment=moment)
+    return {"answers": answers, "audit_entries": entries, "jobs": finished}
 
 
 class RetentionTask:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFoundError
@@ -208,6 +208,17 @@ def record_batch_item(
     if error is not None:
         job.failed += 1
         job.errors = [*job.errors, {"source": item.question_id, "message": error}]
+
+
+def purge_finished_before(session: Session, *, moment: datetime) -> int:
+    """Delete the jobs that ended before ``moment`` (batch questions and answers go with
+    them, by foreign key); returns how many jobs."""
+    result = session.execute(
+        delete(Job).where(
+            Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED)), Job.updated_at < moment
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def batch_outputs(session: Session, *, job_id: int) -> Iterator[dict[str, Any]]:

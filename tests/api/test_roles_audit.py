@@ -22,7 +22,17 @@ from api.services.audit import purge_old_logs
 from rag.settings import LLMSettings, LogSettings, Settings
 from rag.storage import answer_log, jobs
 from rag.storage.knowledge_base import KnowledgeBase
-from rag.storage.models import AnswerLog, AuditEntry, BatchItem, Chunk, Feedback, JobKind, utcnow
+from rag.storage.models import (
+    AnswerLog,
+    AuditEntry,
+    BatchItem,
+    Chunk,
+    Feedback,
+    Job,
+    JobKind,
+    JobStatus,
+    utcnow,
+)
 from tests.api.helpers import make_settings, upload, wait_for_job
 from tests.stores import cli_args
 
@@ -164,14 +174,22 @@ def test_old_answers_feedback_and_audit_rows_are_purged(kb: KnowledgeBase) -> No
                 refused=False, latency_ms=1.0, endpoint="ask", created_at=when,
             )  # fmt: skip
             session.add(AuditEntry(at=when, action="answer", target=answer_id))
+            job = jobs.create_job(session, kind=JobKind.BATCH, collection="", owner="me")
+            jobs.add_batch_items(session, job_id=job.id, rows=[("1", f"asked {answer_id}")])
+            job.status, job.updated_at = JobStatus.SUCCEEDED, when
+        running = jobs.create_job(session, kind=JobKind.BATCH, collection="", owner="me")
+        running.updated_at = old  # unfinished: kept whatever its age
     with kb.write_session.begin() as session:
         answer_log.add_feedback(session, answer_id="old", rating=1, comment="")
-    assert purge_old_logs(kb, retention_days=90) == {"answers": 1, "audit_entries": 1}
+    purged = purge_old_logs(kb, retention_days=90)
+    assert purged == {"answers": 1, "audit_entries": 1, "jobs": 1}
     with kb.read_session() as session:
         assert session.scalars(select(AnswerLog.id)).all() == ["new"]
         assert session.scalars(select(AuditEntry.target)).all() == ["new"]
         assert session.scalars(select(Feedback.id)).all() == []
-    assert purge_old_logs(kb, retention_days=0) == {"answers": 0, "audit_entries": 0}
+        assert session.scalars(select(BatchItem.question)).all() == ["asked new"]
+        assert len(session.scalars(select(Job.id)).all()) == 2  # the recent and the running
+    assert purge_old_logs(kb, retention_days=0) == {"answers": 0, "audit_entries": 0, "jobs": 0}
 
 
 def test_the_api_process_purges_on_its_own(app_settings: Settings) -> None:
