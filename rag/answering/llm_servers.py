@@ -214,24 +214,27 @@ class LLMPool:
 
     # --- routing ----------------------------------------------------------------------------
 
-    def _order(self) -> list[PoolMember]:
-        """Members to try, best first: up before down, then fewest calls in flight; ties
-        rotate so an idle pool spreads its calls."""
-        now = time.monotonic()
-        turn = next(self._turn)
-        ranked = sorted(
-            enumerate(self.members),
-            key=lambda im: (
-                im[1].down_until > now,
-                im[1].in_flight,
-                (im[0] - turn) % len(self.members),
-            ),
-        )
-        return [member for _, member in ranked]
-
-    def _take(self, member: PoolMember) -> None:
+    def _take_best(self, tried: set[int]) -> PoolMember | None:
+        """The best member not tried yet, counted in flight at once (ranking and taking
+        under one lock, so two requests never both pick the same idle member): up before
+        down, then fewest calls in flight; ties rotate so an idle pool spreads its calls."""
         with self._lock:
+            now = time.monotonic()
+            turn = next(self._turn)
+            candidates = [(i, m) for i, m in enumerate(self.members) if i not in tried]
+            if not candidates:
+                return None
+            index, member = min(
+                candidates,
+                key=lambda im: (
+                    im[1].down_until > now,
+                    im[1].in_flight,
+                    (im[0] - turn) % len(self.members),
+                ),
+            )
+            tried.add(index)
             member.in_flight += 1
+            return member
 
     def _give_back(self, member: PoolMember) -> None:
         with self._lock:
@@ -254,9 +257,9 @@ class LLMPool:
 
     def yes_probability(self, prompt: str) -> float:
         self.calls += 1
-        failures = []
-        for member in self._order():
-            self._take(member)
+        failures: list[str] = []
+        tried: set[int] = set()
+        while (member := self._take_best(tried)) is not None:
             try:
                 value = member.llm.yes_probability(prompt)
             except httpx.HTTPError as exc:
@@ -280,10 +283,10 @@ class LLMPool:
         """Stream from the least busy member. Until its first piece arrives a failing member
         is skipped for the next; after that its failure ends the stream with an error."""
         self.calls += 1
-        failures = []
-        for member in self._order():
+        failures: list[str] = []
+        tried: set[int] = set()
+        while (member := self._take_best(tried)) is not None:
             started = False
-            self._take(member)
             try:
                 for piece in member.llm.stream(
                     prompt, max_tokens=max_tokens, temperature=temperature,
