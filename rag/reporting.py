@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
@@ -212,7 +213,12 @@ def _plot_png(by_day: Sequence[dict[str, Any]]) -> str:
             axis.set_ylim(-0.05, 1.05)
     axes.flat[0].legend(fontsize=8)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
+    with warnings.catch_warnings():
+        # A collection name may hold characters the bundled font lacks: they show as boxes.
+        warnings.filterwarnings(
+            "ignore", message="Glyph .* missing from font", category=UserWarning
+        )
+        figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
