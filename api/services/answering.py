@@ -62,28 +62,30 @@ class AnsweringService:
     ) -> None:
         """The answer in the answer log and the audit log, in one transaction."""
         scope = search_filter.collections if search_filter is not None else ()
+        collection = ",".join(sorted(scope))
         ttft = answer.timings.get("time_to_first_token_ms")
-        question, standalone = answer.question, answer.standalone_question
+        question, standalone, text = answer.question, answer.standalone_question, answer.answer
         if self._redacts_questions(scope):
+            # The answer too: its sources are redacted, but it may repeat the question.
             scanner = shared_scanner(
                 cache_dir=self.settings.ingest.pii_cache_dir,
                 spacy_model=self.settings.ingest.pii_spacy_model,
             )
-            question, standalone = scanner.redact(question), scanner.redact(standalone)
+            question, standalone, text = map(scanner.redact, (question, standalone, text))
         with self.resources.kb.write_session.begin() as session:
             answer_log.log_answer(
                 session,
                 answer_id=answer.answer_id,
                 question=question,
                 standalone_question=standalone,
-                answer=answer.answer,
+                answer=text,
                 retrieved_chunk_ids=answer.retrieved_chunk_ids,
                 cited_chunk_ids=[c.chunk_id for c in answer.citations],
                 grounded=answer.grounded,
                 refused=answer.refused,
                 latency_ms=float(answer.timings.get("total_ms", 0.0)),
                 endpoint=endpoint,
-                collection=",".join(sorted(scope or ())),
+                collection=collection,
                 refusal_reason=answer.refusal_reason,
                 support_score=answer.support_score,
                 sentences=0 if answer.refused else len(split_sentences(answer.answer)),
@@ -91,19 +93,19 @@ class AnsweringService:
                 time_to_first_token_ms=None if ttft is None else float(ttft),
             )
             audit.record(
-                session, key_id=key_id, action="answer", collection=",".join(sorted(scope)),
+                session, key_id=key_id, action="answer", collection=collection,
                 target=answer.answer_id,
                 detail={"endpoint": endpoint, "refused": answer.refused,
                         "cited_chunk_ids": [c.chunk_id for c in answer.citations]},
             )  # fmt: skip
         self.metrics.observe_answer(
-            answer.timings, refused=answer.refused, collection=",".join(sorted(scope)),
+            answer.timings, refused=answer.refused, collection=collection,
             refusal_reason=answer.refusal_reason, support_score=answer.support_score,
         )  # fmt: skip
 
     def _redacts_questions(self, scope: tuple[str, ...]) -> bool:
-        """Questions asked of a collection ingested with ``--pii redact`` (or of every
-        collection, when any of them is) are logged redacted."""
+        """Questions (and answers) asked of a collection ingested with ``--pii redact`` (or
+        of every collection, when any of them is) are logged redacted."""
         with self.resources.kb.read_session() as session:
             modes = store.pii_modes(session)
         default = self.settings.ingest.pii

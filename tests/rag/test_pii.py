@@ -11,10 +11,12 @@ from sqlalchemy import select
 
 from api.app import create_app
 from ingest.ingestion import Ingestor
+from rag.answering.answerer import Answer
 from rag.pii import PiiMode, PiiScanner, shared_scanner
 from rag.pii_eval import precision_recall, read_labelled
 from rag.settings import IngestSettings, LLMSettings, Settings
 from rag.storage import store
+from rag.storage.filters import SearchFilter
 from rag.storage.knowledge_base import KnowledgeBase
 from rag.storage.models import AnswerLog, Chunk, Document
 from tests.api.helpers import wait_for_job
@@ -116,10 +118,22 @@ def test_questions_to_a_redacted_collection_are_logged_redacted(
         question = "Is ops@velo-workshop.org the right address for card 4111 1111 1111 1111?"
         body = {"question": question, "filters": {"collections": ["staff"]}}
         assert client.post("/v1/ask", json=body).status_code == 200
+        # An answer that repeats the question's personal data is logged redacted too.
+        echoed = Answer(
+            answer_id="echo", question=question, standalone_question=question,
+            answer="Yes, ops@velo-workshop.org is right.", citations=[], grounded=False,
+            refused=False, support_score=0.5, unsupported_sentences=[],
+            retrieved_chunk_ids=[],
+        )  # fmt: skip
+        service = client.app.state.rag.answering  # type: ignore[attr-defined]
+        service.record(echoed, endpoint="ask", search_filter=SearchFilter(collections=("staff",)))
     kb = KnowledgeBase(settings)
     try:
         with kb.read_session() as session:
-            logged = session.scalars(select(AnswerLog.question)).one()
+            logged = dict(session.execute(select(AnswerLog.id, AnswerLog.question)).all())
+            answers = dict(session.execute(select(AnswerLog.id, AnswerLog.answer)).all())
     finally:
         kb.close()
-    assert logged == "Is <EMAIL_ADDRESS> the right address for card <CREDIT_CARD>?"
+    redacted = "Is <EMAIL_ADDRESS> the right address for card <CREDIT_CARD>?"
+    assert set(logged.values()) == {redacted}
+    assert answers["echo"] == "Yes, <EMAIL_ADDRESS> is right."
