@@ -6,12 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from types import TracebackType
 
-import httpx
-
-from api.local_server import free_port
+from api.local_server import free_port, wait_until_ready
 from rag.answering.llm_servers import server_command
 from rag.bundled import use_offline_runtime
 from rag.settings import LLMSettings
@@ -33,17 +30,8 @@ class LlamaServerProcess:
         self.process = subprocess.Popen(
             command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llama.cpp server on {self.url} did not come up")
-            try:
-                if httpx.get(f"{self.url}/v1/models", timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_ready(self.url, self.process, path="/v1/models", timeout=timeout)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, open connections simply break."""

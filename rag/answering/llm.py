@@ -48,6 +48,40 @@ class GenerationStats:
         return round(self.completion_tokens / seconds, 2) if seconds > 0 else 0.0
 
 
+def completion_options(
+    settings: LLMSettings, prompt_format: PromptFormat, temperature: float | None
+) -> dict[str, Any]:
+    """The sampling of every answer, in process or on a server: the same options make the
+    same answer."""
+    return {
+        "temperature": settings.temperature if temperature is None else temperature,
+        "seed": settings.seed,
+        "repeat_penalty": settings.repeat_penalty,
+        "stop": prompt_format.stop,
+    }
+
+
+def check_fits(prompt_tokens: int, max_tokens: int, n_ctx: int) -> None:
+    if prompt_tokens + max_tokens > n_ctx:
+        raise ValueError(
+            f"prompt of {prompt_tokens} tokens + {max_tokens} answer tokens exceeds n_ctx {n_ctx}"
+        )
+
+
+def timed_stats(
+    prompt_tokens: int, completion_tokens: int, *, started: float, first: float | None,
+    ended: float,
+) -> GenerationStats:  # fmt: skip
+    """Stats of a generation from ``time.perf_counter`` readings (no token: first = end)."""
+    first = first or ended
+    return GenerationStats(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        time_to_first_token_ms=round((first - started) * 1000, 1),
+        generation_ms=round((ended - first) * 1000, 1),
+    )
+
+
 class LLM(Protocol):
     n_ctx: int
     calls: int
@@ -249,11 +283,7 @@ class LlamaCppLLM:
         """Yield text pieces, then one ``GenerationStats``. ``should_stop`` is polled between
         tokens so a disconnected client ends its generation."""
         prompt_tokens = self.count_tokens(prompt)
-        if prompt_tokens + max_tokens > self.n_ctx:
-            raise ValueError(
-                f"prompt of {prompt_tokens} tokens + {max_tokens} answer tokens exceeds "
-                f"n_ctx {self.n_ctx}"
-            )
+        check_fits(prompt_tokens, max_tokens, self.n_ctx)
         with self._lock:
             self.calls += 1
             started = time.perf_counter()
@@ -263,11 +293,8 @@ class LlamaCppLLM:
             pieces: Any = self.llama.create_completion(
                 prompt,
                 max_tokens=max_tokens,
-                temperature=self.settings.temperature if temperature is None else temperature,
-                seed=self.settings.seed,
-                repeat_penalty=self.settings.repeat_penalty,
-                stop=self.format.stop,
                 stream=True,
+                **completion_options(self.settings, self.format, temperature),
             )
             try:
                 for piece in pieces:
@@ -282,12 +309,8 @@ class LlamaCppLLM:
             finally:
                 pieces.close()
             ended = time.perf_counter()
-        first = first or ended
-        yield GenerationStats(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            time_to_first_token_ms=round((first - started) * 1000, 1),
-            generation_ms=round((ended - first) * 1000, 1),
+        yield timed_stats(
+            prompt_tokens, completion_tokens, started=started, first=first, ended=ended
         )
 
 

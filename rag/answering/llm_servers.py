@@ -30,7 +30,10 @@ from rag.answering.llm import (
     GenerationStats,
     LlamaCppLLM,
     PromptFormat,
+    check_fits,
+    completion_options,
     model_file,
+    timed_stats,
     usable_cores,
 )
 from rag.errors import LLMServerError
@@ -117,17 +120,11 @@ class LlamaServerLLM:
         should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[str | GenerationStats]:
         prompt_tokens = self.count_tokens(prompt)
-        if prompt_tokens + max_tokens > self.n_ctx:
-            raise ValueError(
-                f"prompt of {prompt_tokens} tokens + {max_tokens} answer tokens exceeds "
-                f"n_ctx {self.n_ctx}"
-            )
+        check_fits(prompt_tokens, max_tokens, self.n_ctx)
         self.calls += 1
         body = {
-            "prompt": prompt, "max_tokens": max_tokens,
-            "temperature": self.settings.temperature if temperature is None else temperature,
-            "seed": self.settings.seed, "repeat_penalty": self.settings.repeat_penalty,
-            "stop": self.format.stop, "stream": True,
+            "prompt": prompt, "max_tokens": max_tokens, "stream": True,
+            **completion_options(self.settings, self.format, temperature),
         }  # fmt: skip
         started = time.perf_counter()
         first: float | None = None
@@ -154,12 +151,8 @@ class LlamaServerLLM:
         if not finished:  # the connection closed cleanly, but before the end of the answer
             raise httpx.RemoteProtocolError("the stream ended before its [DONE] event")
         ended = time.perf_counter()
-        first = first or ended
-        yield GenerationStats(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            time_to_first_token_ms=round((first - started) * 1000, 1),
-            generation_ms=round((ended - first) * 1000, 1),
+        yield timed_stats(
+            prompt_tokens, completion_tokens, started=started, first=first, ended=ended
         )
 
 
