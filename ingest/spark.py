@@ -45,7 +45,7 @@ from rag.embedding import load_embedder
 from rag.errors import DocumentError
 from rag.pii import PiiMode
 from rag.settings import Settings
-from rag.spark import executor_settings_json, spark_session
+from rag.spark import executor_settings_json, per_executor, spark_session
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
 
@@ -91,21 +91,8 @@ class FaultDrill:
     marker: str
 
 
-_EXECUTOR_INGESTORS: dict[str, Ingestor] = {}
-_EXECUTOR_LOCK = threading.Lock()
-
-
-def _executor_ingestor(settings_json: str) -> Ingestor:
-    """One ingestor (model, chunker, store connection) per executor process and settings."""
-    with _EXECUTOR_LOCK:
-        ingestor = _EXECUTOR_INGESTORS.get(settings_json)
-        if ingestor is None:
-            settings = Settings.model_validate_json(settings_json)
-            ingestor = Ingestor(
-                KnowledgeBase(settings), load_embedder(settings.embedding), settings
-            )
-            _EXECUTOR_INGESTORS[settings_json] = ingestor
-        return ingestor
+def _build_ingestor(settings: Settings) -> Ingestor:
+    return Ingestor(KnowledgeBase(settings), load_embedder(settings.embedding), settings)
 
 
 def _unit_documents(
@@ -129,7 +116,7 @@ def ingest_partition(
     import pandas as pd
     from pyspark import TaskContext
 
-    ingestor = _executor_ingestor(settings_json)
+    ingestor = per_executor("ingestor", settings_json, _build_ingestor)
     max_bytes = ingestor.settings.ingest.max_file_bytes
     context = TaskContext.get()
     crash_here = (

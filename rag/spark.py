@@ -7,8 +7,10 @@ import importlib.util
 import os
 import shutil
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.errors import InvalidInputError
 from rag.settings import Settings
@@ -72,3 +74,20 @@ def executor_settings_json(settings: Settings) -> str:
     if not settings.database_url:
         update["database_url"] = settings.resolved_database_url
     return settings.model_copy(update=update).model_dump_json()
+
+
+T = TypeVar("T")
+_PER_EXECUTOR: dict[tuple[str, str], Any] = {}
+_PER_EXECUTOR_LOCK = threading.Lock()
+
+
+def per_executor(kind: str, settings_json: str, build: Callable[[Settings], T]) -> T:
+    """The ``kind`` of object (an ingestor, an answerer: models, store connection) built once
+    per executor Python process and settings, reused by every task the process runs
+    (Spark reuses its Python workers)."""
+    with _PER_EXECUTOR_LOCK:
+        key = (kind, settings_json)
+        if key not in _PER_EXECUTOR:
+            _PER_EXECUTOR[key] = build(Settings.model_validate_json(settings_json))
+        value: T = _PER_EXECUTOR[key]
+        return value

@@ -69,6 +69,12 @@ class Engine(enum.StrEnum):
     SPARK = "spark"
 
 
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(help="Spark master URL (default RAG_SPARK__MASTER, local[*,4])."),
+]
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}")
     return typer.Exit(code)

@@ -11,6 +11,7 @@ from rich.progress import TextColumn
 from api.cli.common import (
     Engine,
     JsonOption,
+    SparkMasterOption,
     context,
     err,
     fail,
@@ -35,10 +36,7 @@ def ingest(
         Engine,
         typer.Option(help="local: this process; spark: loading, chunking and embedding on Spark."),
     ] = Engine.LOCAL,
-    spark_master: Annotated[
-        str | None,
-        typer.Option(help="Spark master URL (default RAG_SPARK__MASTER, local[*,4])."),
-    ] = None,
+    spark_master: SparkMasterOption = None,
     pii: Annotated[
         PiiMode | None,
         typer.Option(

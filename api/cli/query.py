@@ -15,6 +15,7 @@ from api.cli.common import (
     Engine,
     FilterOption,
     JsonOption,
+    SparkMasterOption,
     context,
     err,
     fail,
@@ -152,10 +153,7 @@ def batch(
         Engine,
         typer.Option(help="local: this process; spark: questions spread over Spark executors."),
     ] = Engine.LOCAL,
-    spark_master: Annotated[
-        str | None,
-        typer.Option(help="Spark master URL (default RAG_SPARK__MASTER, local[*,4])."),
-    ] = None,
+    spark_master: SparkMasterOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer many questions; resumable: ids already in the output file are skipped. A row

@@ -10,7 +10,6 @@ local engine's format, so an interrupted batch resumes by id from the last finis
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
@@ -29,7 +28,7 @@ from rag.errors import RagError
 from rag.retrieval.rerank import load_reranker
 from rag.retrieval.retriever import Retriever
 from rag.settings import Settings
-from rag.spark import executor_settings_json, spark_session
+from rag.spark import executor_settings_json, per_executor, spark_session
 from rag.storage.filters import SearchFilter
 from rag.storage.knowledge_base import KnowledgeBase
 
@@ -38,27 +37,18 @@ if TYPE_CHECKING:
 
 RESULT_SCHEMA = "position long, result string, error string"
 
-_EXECUTOR_ANSWERERS: dict[str, Answerer] = {}
-_EXECUTOR_LOCK = threading.Lock()
 
-
-def _executor_answerer(settings_json: str) -> Answerer:
-    """One answerer (store, embedder, retriever, LLM) per executor process and settings."""
-    with _EXECUTOR_LOCK:
-        answerer = _EXECUTOR_ANSWERERS.get(settings_json)
-        if answerer is None:
-            settings = Settings.model_validate_json(settings_json)
-            kb = KnowledgeBase(settings)
-            embedder = load_embedder(settings.embedding)
-            retriever = Retriever(
-                kb, embedder, settings.retrieval, reranker=load_reranker(settings.retrieval)
-            )
-            answerer = Answerer(
-                retriever=retriever, llm=load_generator(settings.llm), embedder=embedder,
-                settings=settings,
-            )  # fmt: skip
-            _EXECUTOR_ANSWERERS[settings_json] = answerer
-        return answerer
+def _build_answerer(settings: Settings) -> Answerer:
+    """Store, embedder, retriever and LLM (the pool, or the in-process model)."""
+    kb = KnowledgeBase(settings)
+    embedder = load_embedder(settings.embedding)
+    retriever = Retriever(
+        kb, embedder, settings.retrieval, reranker=load_reranker(settings.retrieval)
+    )
+    return Answerer(
+        retriever=retriever, llm=load_generator(settings.llm), embedder=embedder,
+        settings=settings,
+    )  # fmt: skip
 
 
 def answer_partition(
@@ -71,7 +61,7 @@ def answer_partition(
     """``mapInPandas`` body: (position, id, question) rows in, one result row each out."""
     import pandas as pd
 
-    answerer = _executor_answerer(settings_json)
+    answerer = per_executor("answerer", settings_json, _build_answerer)
     scope = SearchFilter(collections=tuple(collections)) if collections else SearchFilter()
     for frame in frames:
         out = []
