@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFoundError
-from rag.storage.models import AnswerCitation, AnswerLog, BatchItem, Feedback, utcnow
+from rag.storage.models import AnswerCitation, AnswerLog, BatchItem, Feedback, as_utc, utcnow
 
 
 def log_answer(
@@ -159,17 +159,12 @@ def answers_since(
 
 def _logged(row: AnswerLog) -> LoggedAnswer:
     return LoggedAnswer(
-        answer_id=row.id, created_at=_aware(row.created_at), collection=row.collection,
+        answer_id=row.id, created_at=as_utc(row.created_at), collection=row.collection,
         question=row.question, answer=row.answer, refused=row.refused,
         refusal_reason=row.refusal_reason, support_score=row.support_score,
         sentences=row.sentences, unsupported_sentences=row.unsupported_sentences,
         citations=len(row.cited_chunk_ids or []), latency_ms=row.latency_ms,
     )  # fmt: skip
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def purge_before(session: Session, *, moment: datetime) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from rag.storage.models import AuditEntry, utcnow
+from rag.storage.models import AuditEntry, as_utc, utcnow
 
 
 def record(
@@ -36,7 +36,7 @@ def entries_since(session: Session, *, since: datetime | None = None) -> list[di
     return [
         {
             "id": row.id,
-            "at": (row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)).isoformat(),
+            "at": as_utc(row.at).isoformat(),
             "key_id": row.key_id,
             "action": row.action,
             "collection": row.collection,

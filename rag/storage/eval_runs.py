@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rag.storage.models import EvalRun, utcnow
+from rag.storage.models import EvalRun, as_utc, utcnow
 
 
 def save_run(
@@ -38,7 +38,7 @@ def runs_since(session: Session, *, since: datetime | None = None) -> list[dict[
     return [
         {
             "id": row.id,
-            "at": (row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)).isoformat(),
+            "at": as_utc(row.at).isoformat(),
             "kind": row.kind,
             "collection": row.collection,
             "metrics": row.metrics,

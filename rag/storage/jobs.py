@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from rag.errors import NotFoundError
-from rag.storage.models import BatchItem, Job, JobKind, JobStatus, utcnow
+from rag.storage.models import BatchItem, Job, JobKind, JobStatus, as_utc, utcnow
 
 UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
 
@@ -133,9 +133,7 @@ def release_leases(session: Session, *, owner: str) -> None:
 def _older(moment: datetime | None, than: datetime) -> bool:
     if moment is None:
         return True
-    if moment.tzinfo is None:  # SQLite returns naive datetimes (stored as UTC)
-        moment = moment.replace(tzinfo=than.tzinfo)
-    return moment < than
+    return as_utc(moment) < than
 
 
 def update_job(
