@@ -305,8 +305,11 @@ class Ingestor:
     def _redacted(self, document: LoadedDocument) -> LoadedDocument:
         """Every entity replaced by ``<TYPE>`` in the text and title, before chunking."""
         scanner = self._scanner()
-        findings = [f for s in document.sections for f in scanner.find(s.text)]
-        sections = tuple(replace(s, text=scanner.redact(s.text)) for s in document.sections)
+        redacted = [scanner.redact_and_find(s.text) for s in document.sections]
+        sections = tuple(
+            replace(s, text=text) for s, (text, _) in zip(document.sections, redacted, strict=True)
+        )
+        findings = [f for _, found in redacted for f in found]
         metadata = {**document.metadata, "pii": {"redacted": entity_counts(findings)}}
         return replace(
             document, sections=sections, title=scanner.redact(document.title), metadata=metadata

@@ -99,17 +99,25 @@ class PiiScanner:
 
     def find(self, text: str) -> list[Finding]:
         """The entities in ``text``, in text order."""
-        return [
-            Finding(r.entity_type, r.start, r.end, round(r.score, 3)) for r in self._analyze(text)
-        ]
+        return _findings(self._analyze(text))
 
     def redact(self, text: str) -> str:
         """``text`` with every entity replaced by ``<TYPE>`` (the anonymizer's default
         operator)."""
+        return self.redact_and_find(text)[0]
+
+    def redact_and_find(self, text: str) -> tuple[str, list[Finding]]:
+        """The redacted text and what was replaced, from one analysis."""
         results = self._analyze(text)
+        findings = _findings(results)
         if not results:
-            return text
-        return str(self.anonymizer.anonymize(text=text, analyzer_results=results).text)
+            return text, findings
+        redacted = self.anonymizer.anonymize(text=text, analyzer_results=results).text
+        return str(redacted), findings
+
+
+def _findings(results: Sequence[Any]) -> list[Finding]:
+    return [Finding(r.entity_type, r.start, r.end, round(r.score, 3)) for r in results]
 
 
 def entity_counts(findings: Sequence[Finding]) -> dict[str, int]:
