@@ -62,6 +62,8 @@ class LLMPreset:
     file_name: str = ""
     # Least P(yes) of the verification pass, calibrated per model (bench/verification_threshold.py).
     min_verification: float = 0.5
+    # The same for a question naming something no retrieved passage mentions.
+    min_verification_missing_terms: float = 0.5
 
     @property
     def assembled(self) -> bool:

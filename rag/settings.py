@@ -158,6 +158,18 @@ class AnswerSettings(BaseModel):
         description="A retrieved chunk shorter than this grows into its neighbouring chunks of "
         "the same document up to this many (embedding) tokens before it is packed.",
     )
+    min_question_coverage: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Refuse without calling the LLM when the retrieved passages hold less than "
+        "this share of the question's content words (0 turns the check off; see the README).",
+    )
+    coverage_check_below: Cosine = Field(
+        default=0.6,
+        description="The coverage check applies only while the best passage's cosine similarity "
+        "is under this: a close paraphrase shares the question's meaning, not its words.",
+    )
     verify: bool = Field(
         default=True,
         description="Ask the model, in a second short pass, whether the cited passage states the "
@@ -169,6 +181,13 @@ class AnswerSettings(BaseModel):
         le=1.0,
         description="Least probability of 'yes' in the verification pass. Default: the value "
         "calibrated for the LLM preset (0.5 for a model given by path); see the README.",
+    )
+    min_verification_missing_terms: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="The same for a question whose names, acronyms or numbers no retrieved "
+        "passage mentions. Default: the value calibrated for the LLM preset.",
     )
     support_threshold: Cosine = Field(
         default=0.45,

@@ -16,6 +16,13 @@ import numpy as np
 
 from rag.answering.condense import condense_question
 from rag.answering.context import ExpandedPassage, NeighbourChunk, expand_all
+from rag.answering.evidence import (
+    Vocabulary,
+    by_question_words,
+    missing_terms,
+    passage_vocabulary,
+    question_coverage,
+)
 from rag.answering.grounding import GroundingReport, check_grounding
 from rag.answering.llm import LLM, ChatMessage, GenerationStats
 from rag.answering.prompting import (
@@ -76,6 +83,8 @@ class Answer:
     refusal_reason: str | None = None
     # The model started repeating itself; the answer was cut before the repetition.
     looped: bool = False
+    # Names, acronyms or numbers of the question that no retrieved passage mentions.
+    missing_terms: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,7 @@ class _Draft:
     started: float
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     looped: bool = False
+    missing_terms: list[str] = field(default_factory=list)
 
     def _total(self) -> dict[str, float]:
         self.timings["total_ms"] = round((time.perf_counter() - self.started) * 1000, 1)
@@ -113,7 +123,7 @@ class _Draft:
             standalone_question=self.standalone, answer=REFUSAL_TEXT, citations=[],
             grounded=False, refused=True, support_score=0.0, unsupported_sentences=[],
             retrieved_chunk_ids=self.retrieved, timings=self._total(),
-            refusal_reason=str(reason), looped=self.looped,
+            refusal_reason=str(reason), looped=self.looped, missing_terms=self.missing_terms,
         )  # fmt: skip
 
     def answer(
@@ -125,8 +135,24 @@ class _Draft:
             standalone_question=self.standalone, answer=text, citations=citations,
             grounded=grounded, refused=False, support_score=support,
             unsupported_sentences=unsupported, retrieved_chunk_ids=self.retrieved,
-            timings=self._total(), looped=self.looped,
+            timings=self._total(), looped=self.looped, missing_terms=self.missing_terms,
         )  # fmt: skip
+
+
+def min_verification(settings: Settings, *, missing_terms: bool = False) -> float:
+    """Least P(yes) of the verification pass: configured, else calibrated for the preset. A
+    question naming something no passage mentions needs a surer yes."""
+    configured = (
+        settings.answer.min_verification_missing_terms
+        if missing_terms
+        else settings.answer.min_verification
+    )
+    if configured is not None:
+        return configured
+    if settings.llm.model_path is not None:
+        return DEFAULT_MIN_VERIFICATION
+    preset = LLM_PRESETS[settings.llm.preset]
+    return preset.min_verification_missing_terms if missing_terms else preset.min_verification
 
 
 def snippet(text: str, limit: int = 240) -> str:
@@ -198,12 +224,14 @@ class Answerer:
             timings={"condense_ms": round(condense_ms, 1), "retrieval_ms": result.retrieval_ms},
             started=started,
         )
-        if not self._relevant(result):
+        vocabulary = self._evidence(standalone, result)
+        if vocabulary is None:
             # Grounding by code: nothing relevant enough, so the model is not asked at all.
             yield FinalEvent(draft.refusal(RefusalReason.NO_RELEVANT_SOURCES))
             return
+        draft.missing_terms = missing_terms(standalone, vocabulary)
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
-        plan = self._plan(question, result.hits, history, answer_tokens)
+        plan = self._plan(question, self._ordered(standalone, result.hits), history, answer_tokens)
         text = yield from self._generate(
             plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
             should_stop=should_stop,
@@ -219,15 +247,32 @@ class Answerer:
         result = self.retriever.search(
             question, k=self.settings.answer.sources, search_filter=search_filter
         )
-        if not self._relevant(result):
+        if self._evidence(question, result) is None:
             return None
-        return self._plan(question, result.hits, (), self.settings.llm.max_tokens).prompt
+        hits = self._ordered(question, result.hits)
+        return self._plan(question, hits, (), self.settings.llm.max_tokens).prompt
 
-    def _relevant(self, result: SearchResult) -> bool:
+    def _evidence(self, question: str, result: SearchResult) -> Vocabulary | None:
+        """The retrieved passages' words, when some passage is close in meaning and, unless
+        one is very close, together they hold most of the question's words (a question on
+        another subject shares only a few general ones); None when the question is to be
+        refused unasked."""
         best = result.best_dense_score
-        return (
-            bool(result.hits) and best is not None and best >= self.settings.retrieval.min_relevance
-        )
+        if not result.hits or best is None or best < self.settings.retrieval.min_relevance:
+            return None
+        vocabulary = passage_vocabulary([(h.title, h.section, h.text) for h in result.hits])
+        checks = self.settings.answer
+        if (
+            best < checks.coverage_check_below
+            and question_coverage(question, vocabulary) < checks.min_question_coverage
+        ):
+            return None
+        return vocabulary
+
+    @staticmethod
+    def _ordered(question: str, hits: Sequence[SearchHit]) -> list[SearchHit]:
+        order = by_question_words(question, [(h.title, h.section, h.text) for h in hits])
+        return [hits[i] for i in order]
 
     def _plan(
         self,
@@ -312,7 +357,7 @@ class Answerer:
         if declines(text):
             return draft.refusal(RefusalReason.MODEL_DECLINED)
         texts = [passage for _, passage in sources]
-        report = self._ground(text, texts)
+        report = self._ground(draft.standalone, text, texts)
         key = report.sentences[0] if report.sentences else None
         if key is None:
             return draft.refusal(RefusalReason.EMPTY)
@@ -344,20 +389,12 @@ class Answerer:
         yes = self.llm.yes_probability(prompt)
         draft.timings["verification_yes"] = round(yes, 4)
         draft.timings["verification_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return yes >= self._min_verification
+        return yes >= min_verification(self.settings, missing_terms=bool(draft.missing_terms))
 
-    @property
-    def _min_verification(self) -> float:
-        configured = self.settings.answer.min_verification
-        if configured is not None:
-            return configured
-        if self.settings.llm.model_path is not None:
-            return DEFAULT_MIN_VERIFICATION
-        return LLM_PRESETS[self.settings.llm.preset].min_verification
-
-    def _ground(self, answer: str, texts: Sequence[str]) -> GroundingReport:
+    def _ground(self, question: str, answer: str, texts: Sequence[str]) -> GroundingReport:
         return check_grounding(
             answer,
+            question=question,
             source_vectors=np.ascontiguousarray(self.embedder.encode(list(texts))),
             source_texts=texts,
             encode=self.embedder.encode,

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rag.answering.words import CITATION_MARKER, content_words
+from rag.answering.evidence import Vocabulary, words_found
+from rag.answering.words import CITATION_MARKER
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
@@ -88,21 +89,32 @@ def sentence_citations(sentence: str, n_sources: int) -> tuple[int, ...]:
     return tuple(found)
 
 
-def word_overlap(sentence: str, source: str) -> float:
-    """Share of the sentence's content words that occur in the source."""
-    words = set(content_words(sentence))
-    if not words:
-        return 0.0
-    return len(words & set(content_words(source))) / len(words)
+def word_overlap(sentence: str, source: str | Vocabulary) -> float:
+    """Share of the sentence's content words that occur (in some form) in the source."""
+    vocabulary = source if isinstance(source, Vocabulary) else Vocabulary([source])
+    return words_found(sentence, vocabulary) or 0.0
 
 
-def _better_citation(cited: tuple[int, ...], overlaps: npt.NDArray[np.float64]) -> tuple[int, ...]:
+def _better_citation(
+    cited: tuple[int, ...],
+    overlaps: npt.NDArray[np.float64],
+    question_overlaps: npt.NDArray[np.float64] | None,
+) -> tuple[int, ...]:
     """The model's citation, unless another source holds more of the sentence's words: small
-    models often cite a neighbouring passage of the right article."""
-    best = int(np.argmax(overlaps))  # the first of equals: the better-ranked source
-    if overlaps[best] > max(overlaps[n - 1] for n in cited):
-        return (best + 1,)
-    return cited
+    models often cite a neighbouring passage of the right article. When several sources hold
+    the answer's words equally (a short span such as a year or a name often recurs in the
+    neighbouring passages), the one that also holds most of the question's words is the
+    passage that states the answer to *this* question."""
+    best_overlap = float(overlaps.max())
+    holding = [j + 1 for j in range(len(overlaps)) if overlaps[j] >= best_overlap - 1e-9]
+    kept = [n for n in cited if n in holding]
+    if question_overlaps is None:
+        return cited if kept else (holding[0],)
+    # max() keeps the first of equals: the better-ranked source.
+    best = max(holding, key=lambda n: question_overlaps[n - 1])
+    if best in cited or (kept and question_overlaps[kept[0] - 1] >= question_overlaps[best - 1]):
+        return cited
+    return (best,)
 
 
 def check_grounding(
@@ -112,24 +124,30 @@ def check_grounding(
     source_texts: Sequence[str] | None = None,
     encode: Callable[[Sequence[str]], npt.NDArray[np.float32]],
     threshold: float,
+    question: str | None = None,
 ) -> GroundingReport:
-    """``source_vectors[i]`` (and ``source_texts[i]``) belong to source number i + 1."""
+    """``source_vectors[i]`` (and ``source_texts[i]``) belong to source number i + 1; the
+    question, when given, decides between sources that hold the answer equally."""
     n_sources = len(source_vectors)
     text, used = clean_citations(answer, n_sources)
     sentences = [s for s in split_sentences(text) if re.search(r"\w", CITATION_MARKER.sub("", s))]
     if not sentences or n_sources == 0:
         return GroundingReport(text, tuple(used), False, (), 0.0)
     plain = [CITATION_MARKER.sub("", s).strip() for s in sentences]
+    question_overlaps: npt.NDArray[np.float64] | None = None
     vectors = encode(plain)
     similarities = vectors @ source_vectors.T  # (sentences, sources)
     if source_texts is not None:
-        overlap = np.array([[word_overlap(p, t) for t in source_texts] for p in plain])
+        vocabularies = [Vocabulary([t]) for t in source_texts]
+        overlap = np.array([[word_overlap(p, v) for v in vocabularies] for p in plain])
         similarities = (similarities + overlap) / 2
+        if question is not None:
+            question_overlaps = np.array([word_overlap(question, v) for v in vocabularies])
     supports: list[SentenceSupport] = []
     for i, sentence in enumerate(sentences):
         cited = sentence_citations(sentence, n_sources)
         if cited and source_texts is not None:
-            better = _better_citation(cited, overlap[i])
+            better = _better_citation(cited, overlap[i], question_overlaps)
             if better != cited:
                 text = text.replace(
                     sentence, f"{CITATION_MARKER.sub('', sentence).rstrip()} [{better[0]}]", 1

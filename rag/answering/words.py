@@ -12,7 +12,7 @@ STOP_WORDS = frozenset(
     """a an the is are was were be been to of in on at by for and or with as it its this that
     these those there their they them he she his her him i me my you we our your not no yes
     can could will would should may might do does did has have had from than then so such
-    which who whom what when where why how about into also answer question source sources
+    which who whom what when where why how many much about into also answer question source sources
     document documents according based provided""".split()
 )
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from rag.answering.answerer import REFUSAL_TEXT, Answerer
+from rag.answering.answerer import REFUSAL_TEXT, Answer, Answerer
 from rag.answering.llm import ChatMessage, GenerationStats
 from rag.embedding import Embedder
 from rag.retrieval.retriever import Retriever
@@ -106,3 +106,50 @@ def test_a_citation_moves_to_the_passage_that_holds_the_answer(
         "15 euros" in c.snippet or c.source.endswith("handbook.md") for c in answer.citations
     )
     assert answer.citations[0].source.endswith("handbook.md")
+
+
+def test_a_question_whose_words_the_passages_lack_is_refused_unasked(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    llm = ScriptedLLM(["10:00 to 16:00 [1]"])
+    question = "What are the opening hours of the Louvre museum in Paris?"
+    result = retriever.search(question, k=4)
+    assert result.best_dense_score is not None
+    assert result.best_dense_score >= retriever.kb.settings.retrieval.min_relevance
+    answer = answerer(retriever, embedder, llm).ask(question)
+    assert answer.refused and answer.refusal_reason == "no_relevant_sources"
+    assert llm.calls == 0
+
+
+def test_a_question_naming_what_no_passage_mentions_needs_a_surer_verification(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    settings = retriever.kb.settings.model_copy(deep=True)
+    settings.answer.min_verification = 0.5
+    settings.answer.min_verification_missing_terms = 0.8
+    said = ["Saturday from 10:00 to 16:00 [1]."]
+
+    def ask(question: str) -> Answer:
+        llm = ScriptedLLM(said, yes=0.7)
+        return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=settings).ask(
+            question
+        )
+
+    plain = ask(QUESTION)
+    assert not plain.refused and plain.missing_terms == []
+    naming = ask("What are the opening hours on Saturday in Berlin?")
+    assert naming.refused and naming.refusal_reason == "unsupported"
+    assert naming.missing_terms == ["Berlin"]
+
+
+def test_a_close_paraphrase_is_asked_whatever_its_words(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    # "bring", "e-bike", "inside": the winter-storage text says "electric bicycle", "indoors".
+    question = "Can I bring my e-bike battery inside in winter?"
+    result = retriever.search(question, k=4)
+    assert result.best_dense_score is not None
+    assert result.best_dense_score >= retriever.kb.settings.answer.coverage_check_below
+    llm = ScriptedLLM(["Yes, store the battery indoors [1]."])
+    answerer(retriever, embedder, llm).ask(question)
+    assert llm.calls == 1

@@ -79,3 +79,25 @@ def test_wording_ties_a_figure_to_the_passage_that_states_it(
         threshold=0.45,
     )
     assert report.cited_numbers == (2,)
+
+
+def test_between_sources_holding_the_answer_the_question_decides(embedder: Embedder) -> None:
+    sources = [
+        "The station opened in 1963, the year the bakery next door changed hands.",
+        "General Hospital began airing on ABC in 1963 and is its longest-running serial.",
+    ]
+    vectors = embedder.encode(sources)
+
+    def cited(answer: str, question: str | None) -> tuple[int, ...]:
+        return check_grounding(
+            answer, source_vectors=vectors, source_texts=sources, encode=embedder.encode,
+            threshold=0.3, question=question,
+        ).cited_numbers  # fmt: skip
+
+    question = "When did General Hospital begin airing?"
+    assert cited("1963 [1]", question) == (2,)
+    assert cited("1963 [2]", question) == (2,)
+    # Without the question, a citation of a source holding the answer stands.
+    assert cited("1963 [1]", None) == (1,)
+    # A source holding more of the answer's words still wins over the question's choice.
+    assert cited("the bakery changed hands in 1963 [2]", question) == (1,)

@@ -1,0 +1,52 @@
+"""The lexical evidence checks made before the model is asked (pure)."""
+
+from __future__ import annotations
+
+from rag.answering.evidence import (
+    Vocabulary,
+    missing_terms,
+    passage_vocabulary,
+    question_coverage,
+    specific_terms,
+    words_found,
+)
+
+PASSAGES = passage_vocabulary(
+    [
+        ("Super Bowl 50", None, "Gano made a 39-yard field goal for the Panthers in 2016."),
+        ("Workshop handbook", "Opening hours", "Lubrication of the chain keeps it quiet."),
+    ]
+)
+
+
+def test_forms_of_a_word_are_found() -> None:
+    for word in ("yards", "yard", "Panther", "panthers'", "lubricate", "handbooks", "Bowl's"):
+        assert PASSAGES.has(word), word
+    for word in ("yacht", "gate", "bowling-alley"):
+        assert not PASSAGES.has(word), word
+    # Hyphenated words are found by their parts, and their parts by them.
+    assert PASSAGES.has("39") and PASSAGES.has("field-goal")
+
+
+def test_coverage_is_the_share_of_the_questions_content_words() -> None:
+    assert question_coverage("How many yards was Gano's field goal?", PASSAGES) == 1.0
+    # "opening", "hours" found; "louvre", "museum", "paris" not.
+    assert (
+        question_coverage("What are the opening hours of the Louvre museum in Paris?", PASSAGES)
+        == 0.4
+    )
+    assert question_coverage("What is it?", PASSAGES) == 1.0  # nothing to judge by
+    assert words_found("What is it?", PASSAGES) is None
+
+
+def test_specific_terms_are_names_acronyms_and_numbers() -> None:
+    question = "Did Gano's kick in 2016 beat the MI55 record of Ganondorf and the Panthers?"
+    assert specific_terms(question) == ["Gano", "2016", "MI55", "Ganondorf", "Panthers"]
+    assert specific_terms("When does the workshop open?") == []  # the first word is grammar
+    assert missing_terms(question, PASSAGES) == ["MI55", "Ganondorf"]
+
+
+def test_an_empty_vocabulary_finds_nothing() -> None:
+    empty = Vocabulary([])
+    assert question_coverage("How many yards?", empty) == 0.0
+    assert missing_terms("Where is Berlin?", empty) == ["Berlin"]
