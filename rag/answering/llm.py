@@ -7,7 +7,6 @@ counted with the model's own tokenizer, so the packer's token budget is exact.
 from __future__ import annotations
 
 import ctypes
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.bundled import preset_model_path, use_offline_runtime
+from rag.bundled import preset_model_path, usable_cores, use_offline_runtime
 from rag.errors import ModelUnavailableError
 from rag.settings import LLMSettings
 
@@ -102,13 +101,6 @@ class LLM(Protocol):
         temperature: float | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[str | GenerationStats]: ...
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class PromptFormat:

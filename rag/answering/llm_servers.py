@@ -34,8 +34,8 @@ from rag.answering.llm import (
     completion_options,
     model_file,
     timed_stats,
-    usable_cores,
 )
+from rag.bundled import usable_cores
 from rag.errors import LLMServerError
 from rag.settings import LLMSettings
 

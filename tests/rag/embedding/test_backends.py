@@ -68,6 +68,28 @@ def test_float_onnx_gives_the_torch_vectors_under_the_same_name(
     assert onnx_embedder.max_seq_length == torch_embedder.max_seq_length == 256
 
 
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_many_texts_are_encoded_in_parallel_into_the_same_vectors(
+    backend: str, onnx_embedder: Embedder, int8_embedder: Embedder
+) -> None:
+    embedder = onnx_embedder if backend == "onnx" else int8_embedder
+    texts = [f"{text} ({i})" for i in range(6) for text in TEXTS]  # 30 texts, 8 batches
+    assert embedder.workers == 2  # type: ignore[attr-defined]
+    embedder.workers = 1  # type: ignore[attr-defined]
+    try:
+        in_turn = embedder.encode(texts)
+    finally:
+        embedder.workers = 2  # type: ignore[attr-defined]
+    together = embedder.encode(texts)
+    assert embedder._parallel_session is not None  # type: ignore[attr-defined]
+    # The same batches, so the same vectors (int8 scales activations per batch, so a text
+    # alone gets a slightly different int8 vector than in a batch; not so here).
+    assert cosines(together, in_turn).min() >= 0.99999
+    if backend == "onnx":
+        alone = np.vstack([embedder.encode([t]) for t in texts])
+        assert cosines(together, alone).min() >= 0.99999
+
+
 def test_int8_vectors_are_close_but_named_apart(
     torch_embedder: Embedder, int8_embedder: Embedder
 ) -> None:
