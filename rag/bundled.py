@@ -67,7 +67,7 @@ class LLMPreset:
     distributions: tuple[str, ...]
     sha256: str | None = None  # pinned for assembled files; checked before first use
     file_name: str = ""
-    # Least P(yes) of the verification pass, calibrated per model (bench/verification_threshold.py).
+    # Least P(yes) of the verification pass, calibrated per model (bench/replay_answers.py).
     min_verification: float = 0.5
     # The same for a question naming something no retrieved passage mentions.
     min_verification_missing_terms: float = 0.5
