@@ -363,7 +363,7 @@ class Answerer:
             return draft.refusal(RefusalReason.EMPTY)
         key_source = texts[(key.cited[0] if key.cited else key.best_source or 1) - 1]
         unfounded = [s.text for s in report.sentences if missing_facts(s.text, texts)]
-        if key.text in unfounded or not self._verifies(draft, text, key_source):
+        if key.text in unfounded or not self._verifies(draft, key_source):
             return draft.refusal(RefusalReason.UNSUPPORTED)
         unsupported = list(report.unsupported)
         unsupported += [s for s in unfounded if s not in unsupported]
@@ -381,11 +381,11 @@ class Answerer:
             unsupported=unsupported,
         )  # fmt: skip
 
-    def _verifies(self, draft: _Draft, text: str, source: str) -> bool:
+    def _verifies(self, draft: _Draft, source: str) -> bool:
         if not self.settings.answer.verify:
             return True
         started = time.perf_counter()
-        prompt = self.llm.render(verification_messages(draft.standalone, text, source))
+        prompt = self.llm.render(verification_messages(draft.standalone, source))
         yes = self.llm.yes_probability(prompt)
         draft.timings["verification_yes"] = round(yes, 4)
         draft.timings["verification_ms"] = round((time.perf_counter() - started) * 1000, 1)

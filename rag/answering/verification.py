@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from rag.answering.llm import ChatMessage
 from rag.answering.prompting import neutralize_control_tokens
 from rag.answering.words import (
-    CITATION_MARKER,
     STOP_WORDS,
     content_words,
     without_citations,
@@ -130,18 +129,20 @@ def missing_facts(sentence: str, sources: Sequence[str]) -> list[str]:
 
 # --- a second look by the model ----------------------------------------------------------
 
-VERIFY_INSTRUCTION = "You check whether a source supports an answer. Reply with Yes or No only."
+VERIFY_INSTRUCTION = "You check whether a source answers a question. Reply with Yes or No only."
+VERIFY_REQUEST = "Does the source contain the answer to exactly this question? Reply Yes or No."
 
 
-def verification_messages(question: str, answer: str, source: str) -> list[ChatMessage]:
-    """Ask whether ``source`` states ``answer`` to exactly this question. A question written
-    to look answerable (another year, the opposite relation, someone the text does not name)
-    gets a plausible span from the passage; read against the passage, it is not supported."""
-    request = (
-        f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n"
-        f"Proposed answer: {CITATION_MARKER.sub('', answer).strip()}\n\n"
-        "Does the source clearly state this answer to this exact question? Reply Yes or No."
-    )
+def verification_messages(question: str, source: str) -> list[ChatMessage]:
+    """Ask whether the cited ``source`` answers exactly this question. A question written to
+    look answerable (another year, the opposite relation, someone the text does not name)
+    gets a plausible span from the passage; read against the passage, it is not answered.
+
+    The answer itself is left out: measured on the SQuAD 2.0 slice (103 answerable, 92
+    on-topic unanswerable questions, each with the passage its answer cited), P(yes) of this
+    question separates the two kinds better (AUC 0.77) than "does the source state this
+    proposed answer" (0.67) or the same asked of the answer's sentence alone (0.69)."""
+    request = f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n\n{VERIFY_REQUEST}"
     return [
         ChatMessage("system", VERIFY_INSTRUCTION),
         ChatMessage("user", neutralize_control_tokens(request)),

@@ -13,6 +13,7 @@ import pytest
 
 from rag.answering.answerer import REFUSAL_TEXT, Answer, Answerer
 from rag.answering.llm import ChatMessage, GenerationStats
+from rag.answering.verification import VERIFY_REQUEST
 from rag.embedding import Embedder
 from rag.retrieval.retriever import Retriever
 
@@ -33,7 +34,7 @@ class ScriptedLLM:
         return len(text.split())
 
     def yes_probability(self, prompt: str) -> float:
-        assert "Proposed answer:" in prompt
+        assert VERIFY_REQUEST in prompt
         return self.yes
 
     def cache_prefix(self, prefix: str) -> int:
