@@ -18,7 +18,6 @@ from rag.answering.condense import condense_question
 from rag.answering.context import ExpandedPassage, NeighbourChunk, expand_all
 from rag.answering.evidence import (
     Vocabulary,
-    by_question_words,
     missing_terms,
     passage_vocabulary,
     question_coverage,
@@ -231,7 +230,7 @@ class Answerer:
             return
         draft.missing_terms = missing_terms(standalone, vocabulary)
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
-        plan = self._plan(question, self._ordered(standalone, result.hits), history, answer_tokens)
+        plan = self._plan(question, result.hits, history, answer_tokens)
         text = yield from self._generate(
             plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
             should_stop=should_stop,
@@ -249,8 +248,7 @@ class Answerer:
         )
         if self._evidence(question, result) is None:
             return None
-        hits = self._ordered(question, result.hits)
-        return self._plan(question, hits, (), self.settings.llm.max_tokens).prompt
+        return self._plan(question, result.hits, (), self.settings.llm.max_tokens).prompt
 
     def _evidence(self, question: str, result: SearchResult) -> Vocabulary | None:
         """The retrieved passages' words, when some passage is close in meaning and, unless
@@ -268,11 +266,6 @@ class Answerer:
         ):
             return None
         return vocabulary
-
-    @staticmethod
-    def _ordered(question: str, hits: Sequence[SearchHit]) -> list[SearchHit]:
-        order = by_question_words(question, [(h.title, h.section, h.text) for h in hits])
-        return [hits[i] for i in order]
 
     def _plan(
         self,
