@@ -21,10 +21,11 @@ def mapped_libraries(pid: int) -> str:
 
 def test_serve_answers_on_onnx_without_ever_loading_torch(sample_store: Settings) -> None:
     port = free_port()
+    assert sample_store.embedding.backend.startswith("onnx")
     environment = {
         **os.environ,
         "RAG_DATA_DIR": str(sample_store.data_dir),
-        "RAG_EMBEDDING__BACKEND": "onnx",
+        "RAG_EMBEDDING__BACKEND": sample_store.embedding.backend,  # the store's (an ONNX one)
         "RAG_LLM__PRESET": "tiny",  # plumbing: which libraries load, not answer quality
     }
     server = subprocess.Popen(

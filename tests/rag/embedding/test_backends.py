@@ -143,10 +143,11 @@ def test_a_store_never_mixes_vectors_of_two_backends(
 
 
 def test_search_on_the_onnx_backend_never_imports_torch(sample_store: Settings) -> None:
+    assert sample_store.embedding.backend.startswith("onnx")
     environment = {
         **os.environ,
         "RAG_DATA_DIR": str(sample_store.data_dir),
-        "RAG_EMBEDDING__BACKEND": "onnx",
+        "RAG_EMBEDDING__BACKEND": sample_store.embedding.backend,  # the store's (an ONNX one)
     }
     command = [sys.executable, "-X", "importtime", "-m", "api.cli", "search", "Saturday hours"]
     command += ["--k", "1", "--json"]
