@@ -35,7 +35,7 @@ class EmbeddingSettings(BaseModel):
         default="onnx-int8",
         description="torch (sentence-transformers), onnx (the same model exported to ONNX "
         "Runtime: the torch vectors, no torch at query time) or onnx-int8 (int8 weights: "
-        "2.4x the torch ingest rate at the same retrieval quality, vectors named apart; a store "
+        "2.3x the torch ingest rate at the same retrieval quality, vectors named apart; a store "
         "made by torch or onnx needs `rag reembed` once). The ONNX files are exported once "
         "into `cache_dir`; see the README benchmark for the measured choice.",
     )
@@ -77,10 +77,11 @@ class IngestSettings(BaseModel):
         default=100 * 1024 * 1024, ge=1, description="Files larger than this are refused."
     )
     embed_group_chunks: int = Field(
-        default=512,
+        default=2048,
         ge=1,
         description="Chunks gathered across documents before one embedding call and one DB "
-        "transaction; larger groups batch the encoder better.",
+        "transaction; larger groups batch the encoder better (texts are length-sorted within "
+        "a call: with 512 the torch pipeline reached 0.88 of its raw rate, with 2048 0.93-0.99).",
     )
     pii: Literal["off", "detect", "redact"] = Field(
         default="off",
