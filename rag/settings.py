@@ -32,12 +32,13 @@ class EmbeddingSettings(BaseModel):
         "Vectors of different model names are never mixed in one index.",
     )
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        default="onnx-int8",
+        default="onnx",
         description="torch (sentence-transformers), onnx (the same model exported to ONNX "
         "Runtime: the torch vectors, no torch at query time) or onnx-int8 (int8 weights: "
-        "2.3x the torch ingest rate at the same retrieval quality, vectors named apart; a store "
-        "made by torch or onnx needs `rag reembed` once). The ONNX files are exported once "
-        "into `cache_dir`; see the README benchmark for the measured choice.",
+        "2.3x the torch ingest rate at the same retrieval quality, vectors named apart; its "
+        "activations are scaled per batch, so a text's vector depends slightly on the texts "
+        "batched with it). The ONNX files are exported once into `cache_dir`; see the README "
+        "benchmark for the measured choice.",
     )
     cache_dir: Path = Field(
         default_factory=lambda: _user_cache() / "onnx",
