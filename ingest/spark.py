@@ -212,6 +212,10 @@ def ingest_with_spark(
         embedder = load_embedder(settings.embedding)
         kb.ensure_embedding_model(embedder)
         pii_mode = Ingestor(kb, embedder, settings).pii_mode(collection, pii)
+        with kb.write_session.begin() as session:
+            # Made once here: executors writing their first documents at the same moment
+            # raced to create it (PostgreSQL: a unique violation failed one task in CI).
+            store.get_or_create_collection(session, name=collection)
         with kb.read_session() as session:
             before = store.document_fingerprints(session, collection=collection)
         context = spark.sparkContext
