@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A cosine similarity between normalized embeddings.
 Cosine = Annotated[float, Field(ge=-1.0, le=1.0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]  # a proportion or a probability
 
 
 def _user_cache() -> Path:
@@ -161,10 +162,8 @@ class AnswerSettings(BaseModel):
         description="A retrieved chunk shorter than this grows into its neighbouring chunks of "
         "the same document up to this many (embedding) tokens before it is packed.",
     )
-    min_question_coverage: float = Field(
+    min_question_coverage: Share = Field(
         default=0.5,
-        ge=0.0,
-        le=1.0,
         description="Refuse without calling the LLM when the retrieved passages hold less than "
         "this share of the question's content words (0 turns the check off; see the README).",
     )
@@ -175,20 +174,16 @@ class AnswerSettings(BaseModel):
     )
     verify: bool = Field(
         default=True,
-        description="Ask the model, in a second short pass, whether the cited passage states the "
-        "answer; refuse below `min_verification`.",
+        description="Ask the model, in a second short pass, whether the cited passage answers "
+        "exactly this question; refuse below `min_verification`.",
     )
-    min_verification: float | None = Field(
+    min_verification: Share | None = Field(
         default=None,
-        ge=0.0,
-        le=1.0,
         description="Least probability of 'yes' in the verification pass. Default: the value "
         "calibrated for the LLM preset (0.5 for a model given by path); see the README.",
     )
-    min_verification_missing_terms: float | None = Field(
+    min_verification_missing_terms: Share | None = Field(
         default=None,
-        ge=0.0,
-        le=1.0,
         description="The same for a question whose names, acronyms or numbers no retrieved "
         "passage mentions. Default: the value calibrated for the LLM preset.",
     )
