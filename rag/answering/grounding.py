@@ -89,10 +89,9 @@ def sentence_citations(sentence: str, n_sources: int) -> tuple[int, ...]:
     return tuple(found)
 
 
-def word_overlap(sentence: str, source: str | Vocabulary) -> float:
+def word_overlap(sentence: str, source: Vocabulary) -> float:
     """Share of the sentence's content words that occur (in some form) in the source."""
-    vocabulary = source if isinstance(source, Vocabulary) else Vocabulary([source])
-    return words_found(sentence, vocabulary) or 0.0
+    return words_found(sentence, source) or 0.0
 
 
 def _better_citation(
