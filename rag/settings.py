@@ -33,13 +33,12 @@ class EmbeddingSettings(BaseModel):
         "Vectors of different model names are never mixed in one index.",
     )
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        default="onnx",
-        description="torch (sentence-transformers), onnx (the same model exported to ONNX "
-        "Runtime: the torch vectors, no torch at query time) or onnx-int8 (int8 weights: "
-        "2.3x the torch ingest rate at the same retrieval quality, vectors named apart; its "
-        "activations are scaled per batch, so a text's vector depends slightly on the texts "
-        "batched with it). The ONNX files are exported once into `cache_dir`; see the README "
-        "benchmark for the measured choice.",
+        default="onnx-int8",
+        description="onnx-int8 (int8 weights: 2.3x the torch ingest rate at the same retrieval "
+        "quality, vectors named apart), onnx (the same model exported to ONNX Runtime in "
+        "float: the torch vectors, no torch at query time) or torch (sentence-transformers). "
+        "The ONNX files are exported once into `cache_dir`; see the README benchmark for the "
+        "measured choice.",
     )
     cache_dir: Path = Field(
         default_factory=lambda: _user_cache() / "onnx",
@@ -49,12 +48,24 @@ class EmbeddingSettings(BaseModel):
         default=None,
         ge=1,
         le=4096,
-        description="Texts per inference call; default 16 for torch, 4 for ONNX (measured).",
+        description="Texts per inference call; default 16 for torch, 4 for onnx (measured) and "
+        "always 1 for onnx-int8: its activations are quantized with scales taken over the whole "
+        "call, so one text per call keeps a text's vector independent of its neighbours.",
     )
     threads: int = Field(
         default=0, ge=0, description="ONNX Runtime threads; 0 means one per physical core."
     )
     device: str = Field(default="cpu", description="torch device for the embedder.")
+
+    @model_validator(mode="after")
+    def _int8_encodes_one_text_per_call(self) -> EmbeddingSettings:
+        if self.backend == "onnx-int8" and self.batch_size not in (None, 1):
+            raise ValueError(
+                "embedding.batch_size must be 1 (or unset) with the onnx-int8 backend: int8 "
+                "activations are scaled over the whole call, so batching texts together would "
+                "make each text's vector depend on its neighbours"
+            )
+        return self
 
 
 class ChunkingSettings(BaseModel):

@@ -13,8 +13,11 @@ __all__ = ["Embedder", "FloatMatrix", "embedding_model_name", "load_embedder"]
 
 DEFAULT_EMBEDDING_NAME = "all-MiniLM-L6-v2"
 # Per backend, the texts per inference call that measured fastest here (bench/ingestion.py):
-# ONNX Runtime prefers small length-sorted batches, torch larger ones.
-DEFAULT_BATCH_SIZE = {"torch": 16, "onnx": 4, "onnx-int8": 4}
+# ONNX Runtime prefers small length-sorted batches, torch larger ones. int8 runs one text per
+# call: its dynamic quantization takes activation scales over the whole input, so in a batch a
+# text's vector would depend on its neighbours (cosine 0.994 to itself alone); one text per
+# call measured as fast as four (SciFact abstracts, 2 cores: 46-57 vs 49-52 texts/s).
+DEFAULT_BATCH_SIZE = {"torch": 16, "onnx": 4, "onnx-int8": 1}
 
 
 def embedding_model_name(settings: EmbeddingSettings) -> str:
