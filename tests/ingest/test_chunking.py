@@ -58,3 +58,34 @@ def test_the_signature_changes_with_what_would_change_the_chunks(
     assert signature(100, "m") == signature(100, "m")
     assert signature(100, "m") != signature(120, "m")
     assert signature(100, "m") != signature(100, "other")
+
+
+def test_each_distinct_piece_is_counted_once_per_document(embedder: Embedder) -> None:
+    counted: list[str] = []
+
+    class CountingTokens:
+        def count(self, text: str) -> int:
+            counted.append(text)
+            return embedder.tokens.count(text)
+
+        def offsets(self, text: str) -> list[tuple[int, int]]:
+            return embedder.tokens.offsets(text)
+
+    plain = make_chunker(
+        chunk_tokens=40, chunk_overlap=8, max_seq_length=256, tokens=embedder.tokens
+    )
+    chunker = make_chunker(
+        chunk_tokens=40,
+        chunk_overlap=8,
+        max_seq_length=256,
+        tokens=CountingTokens(),  # type: ignore[arg-type]
+    )
+    body = " ".join(f"Sentence number {i} talks about spokes and rims." for i in range(30))
+    doc = document(Section(body))
+    chunks = chunker.chunk(doc)
+    assert chunks == plain.chunk(doc)  # the same chunks as counting every time
+    assert len(counted) == len(set(counted))  # the splitter asked for many texts twice
+    # Nothing is kept after the document: the next one is counted afresh.
+    counted.clear()
+    chunker.chunk(doc)
+    assert len(counted) == len(set(counted)) > 0
