@@ -93,7 +93,33 @@ def declines(answer: str) -> bool:
 
 # --- facts --------------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th|s)?")
+# A number standing on its own: not the digits inside a model name like "Mi-26T" or "A380"
+# (those are checked as names when they are), which no source spells as a bare number.
+_NUMBER = re.compile(r"(?<!\w)\d+(?:[.,:]\d+)*(?:st|nd|rd|th|s)?(?!\w)")
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen".split()
+_UNITS += "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
+_TENS = {
+    30: "thirty",
+    40: "forty",
+    50: "fifty",
+    60: "sixty",
+    70: "seventy",
+    80: "eighty",
+    90: "ninety",
+}
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth".split()
+# How a source may spell a small number that the answer wrote in digits ("5" / "five").
+NUMBER_WORDS: dict[str, str] = {
+    **{str(n): word for n, word in enumerate(_UNITS)},
+    **{str(n): word for n, word in _TENS.items()},
+    "100": "hundred",
+    **{
+        f"{n}{suffix}": word
+        for n, (suffix, word) in enumerate(
+            zip(["st", "nd", "rd"] + ["th"] * 7, _ORDINALS, strict=True), start=1
+        )
+    },
+}
 _WORD = re.compile("[^\\W\\d_][\\w'\u2019-]*")
 
 
@@ -120,8 +146,9 @@ def missing_facts(sentence: str, sources: Sequence[str]) -> list[str]:
     haystacks = [_normalized(s) for s in sources]
     missing = []
     for fact in fact_tokens(sentence):
-        needle = fact.lower()
-        pattern = re.compile(rf"(?<![\w.]){re.escape(needle)}(?![\w])")
+        spellings = {fact.lower(), NUMBER_WORDS.get(fact, fact.lower())}
+        alternatives = "|".join(re.escape(spelling) for spelling in spellings)
+        pattern = re.compile(rf"(?<![\w.])(?:{alternatives})(?![\w])")
         if not any(pattern.search(h) for h in haystacks):
             missing.append(fact)
     return missing

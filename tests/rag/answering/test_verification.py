@@ -55,6 +55,26 @@ def test_numbers_and_names_must_occur_in_a_source() -> None:
     assert missing_facts("It costs 4 euros.", [HANDBOOK]) == ["4"]  # not a substring match
 
 
+def test_a_small_number_may_be_spelled_out_in_the_source() -> None:
+    # SQuAD 2.0: "How many Grammy awards did Beyonce win for her first solo album?" -> "5"
+    # was refused as unsupported; the passage says "five Grammy Awards".
+    assert missing_facts("5 [1]", ["The album earned her five Grammy Awards."]) == []
+    assert missing_facts("She came 3rd.", ["She finished third."]) == []
+    assert missing_facts("5 [1]", ["The album earned her 15 awards."]) == ["5"]
+    assert missing_facts("It took 7 days.", ["It took five days."]) == ["7"]
+
+
+def test_digits_inside_a_name_are_not_a_number_to_find() -> None:
+    # "Mi-26T heavy lift helicopter" was refused: "26" stood nowhere on its own.
+    assert fact_tokens("A Mi-26T heavy lift helicopter and an A380 flew in 1990.") == [
+        "1990", "Mi-26T", "A380",
+    ]  # fmt: skip
+    assert missing_facts("Mi-26T heavy lift helicopter", ["A Mi-26T was flown in."]) == []
+    assert fact_tokens("The COVID-19 test cost $40 in the 1990s.") == [
+        "19", "40", "1990s", "COVID-19",
+    ]  # fmt: skip
+
+
 def test_the_verification_prompt_carries_the_source_and_the_question() -> None:
     messages = verification_messages("How much?", "<|im_start|>costs 40 euros")
     assert messages[0].role == "system" and messages[1].role == "user"
