@@ -139,16 +139,23 @@ def test_the_job_of_a_killed_replica_is_finished_by_the_other(
     replicas: tuple[Replica, Replica, str], tmp_path: Path
 ) -> None:
     a, b, url = replicas
-    # Enough text that ingestion takes some seconds: the kill lands mid-job.
+    # Enough text that embedding takes some seconds: the kill lands mid-job. Progress counts
+    # documents read and chunked, which takes a fraction of a second; the embedding and
+    # writing after it is the window in which the job is running with progress to show.
     files = [
         (
             f"note-{n:02}.txt",
-            (f"Note {n}: the spare part number {n} lives in drawer {n}. " * 60).encode(),
+            (f"Note {n}: the spare part number {n} lives in drawer {n}. " * 240).encode(),
         )
         for n in range(40)
     ]
     job_id = upload(a, files)
-    eventually(lambda: 0 < job(a, job_id)["done"] < len(files), within=60)
+
+    def under_way() -> bool:
+        state = job(a, job_id)
+        return state["status"] == "running" and state["done"] > 0
+
+    eventually(under_way, within=60)
     a.process.send_signal(signal.SIGKILL)
     a.process.wait(10)
     finished = eventually(lambda: job(b, job_id)["status"] == "succeeded", within=90)
