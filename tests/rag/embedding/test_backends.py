@@ -90,8 +90,10 @@ def test_many_texts_are_encoded_in_parallel_into_the_same_vectors(
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
-def test_int8_refuses_batches_that_would_make_vectors_depend_on_their_neighbours() -> None:
-    assert load_embedder(EmbeddingSettings(backend="onnx-int8")).batch_size == 1
+def test_int8_refuses_batches_that_would_make_vectors_depend_on_their_neighbours(
+    int8_embedder: Embedder,
+) -> None:
+    assert int8_embedder.batch_size == 1  # type: ignore[attr-defined]
     assert EmbeddingSettings(backend="onnx", batch_size=8).batch_size == 8
     with pytest.raises(ValueError, match=r"batch_size must be 1 .* onnx-int8"):
         EmbeddingSettings(backend="onnx-int8", batch_size=4)
