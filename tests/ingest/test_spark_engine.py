@@ -127,11 +127,11 @@ def test_a_task_killed_mid_partition_is_retried_without_duplicates(
     corpus: Path, local_store: Settings, tmp_path: Path, database_url: str | None
 ) -> None:
     settings = spark_settings(tmp_path / "store", database_url)
-    # Partition 0's first attempt writes two documents, then its Python worker exits.
+    # The first task attempt to write two documents exits there (its Python worker dies).
     crashed = tmp_path / "crashed"
     drill = FaultDrill(after=2, marker=str(crashed))
     summary = ingest_with_spark(settings, [corpus], master=MASTER, drill=drill)
-    assert crashed.exists()  # the first attempt did die after two documents
+    assert crashed.exists()  # a first attempt did die after two documents
     expected_documents, expected_chunks, _ = store_contents(local_store)
     assert (summary.added, summary.failed) == (len(expected_documents), 0)
     documents, chunks, _ = store_contents(settings)
