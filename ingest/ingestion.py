@@ -12,18 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ingest.background import OrderedWorker
 from ingest.chunking import Chunker, make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, count_units, load_bytes, load_path, size_error
+from ingest.personal_data import redacted, with_findings
 from rag.embedding import Embedder
 from rag.errors import DocumentError, NotFoundError
-from rag.pii import PiiMode, PiiScanner, entity_counts, shared_scanner
+from rag.pii import PiiMode, PiiScanner, shared_scanner
 from rag.settings import Settings
 from rag.storage import store
 from rag.storage.knowledge_base import KnowledgeBase
@@ -274,12 +274,12 @@ class Ingestor:
         previous = known.get(item.source)
         if previous == (item.content_hash, signature):
             return None
-        document = self._redacted(item) if pii is PiiMode.REDACT else item
+        document = redacted(item, self._scanner()) if pii is PiiMode.REDACT else item
         chunks = self.chunker.chunk(document)
         if not chunks:
             return FileError(item.source, "EmptyDocumentError", "no text left after chunking")
         if pii is PiiMode.DETECT:
-            document = self._with_findings(document, chunks)
+            document = with_findings(document, chunks, self._scanner())
         return PendingDocument(
             document, chunks, is_update=previous is not None, signature=signature
         )
@@ -301,32 +301,6 @@ class Ingestor:
     def _scanner(self) -> PiiScanner:
         ingest = self.settings.ingest
         return shared_scanner(cache_dir=ingest.pii_cache_dir, spacy_model=ingest.pii_spacy_model)
-
-    def _redacted(self, document: LoadedDocument) -> LoadedDocument:
-        """Every entity replaced by ``<TYPE>`` in the text and title, before chunking."""
-        scanner = self._scanner()
-        redacted = [scanner.redact_and_find(s.text) for s in document.sections]
-        sections = tuple(
-            replace(s, text=text) for s, (text, _) in zip(document.sections, redacted, strict=True)
-        )
-        findings = [f for _, found in redacted for f in found]
-        metadata = {**document.metadata, "pii": {"redacted": entity_counts(findings)}}
-        return replace(
-            document, sections=sections, title=scanner.redact(document.title), metadata=metadata
-        )
-
-    def _with_findings(self, document: LoadedDocument, chunks: list[ChunkSpec]) -> LoadedDocument:
-        """The entity types found, per document and per chunk ordinal, in the metadata."""
-        scanner = self._scanner()
-        per_chunk = {str(c.ordinal): entity_counts(scanner.find(c.text)) for c in chunks}
-        totals: Counter[str] = Counter()
-        for counts in per_chunk.values():
-            totals.update(counts)
-        found = {
-            "entities": dict(sorted(totals.items())),
-            "chunks": {k: v for k, v in per_chunk.items() if v},
-        }
-        return replace(document, metadata={**document.metadata, "pii": found})
 
     def _known_documents(self, collection: str) -> dict[str, tuple[str, str]]:
         with self.kb.read_session() as session:
