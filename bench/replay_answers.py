@@ -9,6 +9,10 @@ instead of hours. Run the recording with `RAG_ANSWER__MIN_VERIFICATION=0`, so th
 answer carries its P(yes); answers refused by a check that ran before (the model declined,
 no content, a fact missing from the sources) cannot be replayed and stay refused.
 
+With `--reverify` the verification pass is asked again of the real model, with today's
+verification prompt, instead of replaying the recorded P(yes): a change to that prompt is so
+measured with one prompt evaluation per answer (seconds) instead of a whole generation.
+
 It also prints the refusal trade-off of `RAG_ANSWER__MIN_VERIFICATION`, and of a stricter
 threshold for questions whose names, acronyms or numbers no retrieved passage mentions
 (`RAG_ANSWER__MIN_VERIFICATION_MISSING_TERMS`).
@@ -27,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from rag.answering.answerer import Answer, Answerer, min_verification
-from rag.answering.llm import ChatMessage, GenerationStats, PromptFormat, model_file
+from rag.answering.llm import (
+    LLM,
+    ChatMessage,
+    GenerationStats,
+    PromptFormat,
+    load_llm,
+    model_file,
+)
 from rag.embedding import load_embedder
 from rag.evaluation import QAOutcome, QARow, evaluate_qa, read_qa_rows
 from rag.retrieval.retriever import Retriever
@@ -43,11 +54,12 @@ FIXED_REFUSALS = {"model_declined", "empty"}
 class ReplayedModel:
     """An `LLM` that says what was recorded for the question being replayed."""
 
-    def __init__(self, prompt_format: PromptFormat, n_ctx: int) -> None:
+    def __init__(self, prompt_format: PromptFormat, n_ctx: int, judge: LLM | None) -> None:
         self.format = prompt_format
         self.n_ctx = n_ctx
         self.text = ""
         self.yes = 1.0
+        self.judge = judge  # the real model, asking today's verification question
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         return self.format.render(messages)
@@ -55,8 +67,8 @@ class ReplayedModel:
     def count_tokens(self, text: str) -> int:
         return self.format.count_tokens(text)
 
-    def yes_probability(self, prompt: str) -> float:  # noqa: ARG002
-        return self.yes
+    def yes_probability(self, prompt: str) -> float:
+        return self.yes if self.judge is None else self.judge.yes_probability(prompt)
 
     def cache_prefix(self, prefix: str) -> int:  # noqa: ARG002
         return 0
@@ -75,12 +87,31 @@ class ReplayedModel:
         )
 
 
+def verification_auc(replayed: Sequence[tuple[QARow, Answer]]) -> float | None:
+    """How well P(yes) separates answerable from on-topic unanswerable questions, over the
+    answers that reached the verification pass: the chance that an answerable one scores
+    higher than an unanswerable one (ties count half)."""
+    scores: dict[str, list[float]] = {"answerable": [], "on_topic_unanswerable": []}
+    for row, answer in replayed:
+        yes = answer.timings.get("verification_yes")
+        if yes is not None and row.kind in scores:
+            scores[row.kind].append(yes)
+    good, bad = scores["answerable"], scores["on_topic_unanswerable"]
+    if not good or not bad:
+        return None
+    wins = sum((g > b) + 0.5 * (g == b) for g in good for b in bad)
+    return round(wins / (len(good) * len(bad)), 4)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True, help="The store of the run.")
     parser.add_argument("--corpus", type=Path, required=True, help="The run's corpus.jsonl.")
     parser.add_argument("--qa", type=Path, required=True)
     parser.add_argument("--details", type=Path, required=True)
+    parser.add_argument(
+        "--reverify", action="store_true", help="Ask the verification pass again (real model)."
+    )
     args = parser.parse_args()
 
     settings = Settings(data_dir=args.data_dir)
@@ -95,7 +126,8 @@ def main() -> None:
 
     kb = KnowledgeBase(settings)
     embedder = load_embedder(settings.embedding)
-    model = ReplayedModel(PromptFormat.of_file(model_file(settings.llm)), settings.llm.n_ctx)
+    judge = load_llm(settings.llm) if args.reverify else None
+    model = ReplayedModel(PromptFormat.of_file(model_file(settings.llm)), settings.llm.n_ctx, judge)
     answerer = Answerer(
         retriever=Retriever(kb, embedder, settings.retrieval),
         llm=model,
@@ -163,6 +195,7 @@ def main() -> None:
         json.dumps(
             {
                 "rows": len(replayed),
+                "verification_auc": verification_auc(replayed),
                 "questions_with_missing_terms": sum(bool(a.missing_terms) for _, a in replayed),
                 "configured": configured_metrics,
                 "curve": curve,
