@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answering.answerer import Answer, Answerer, min_verification
+from rag.answering.answerer import Answerer, min_verification
+from rag.answering.answers import Answer
 from rag.answering.llm import (
     LLM,
     ChatMessage,

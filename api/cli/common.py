@@ -24,7 +24,7 @@ from rich.progress import (
 )
 
 from api.resources import Resources
-from rag.answering.answerer import Answer
+from rag.answering.answers import Answer
 from rag.settings import Settings
 from rag.storage.filters import SearchFilter, parse_filter_args
 from rag.storage.knowledge_base import KnowledgeBase

@@ -26,7 +26,7 @@ from api.cli.common import (
     progress_bar,
     search_filter,
 )
-from rag.answering.answerer import Answer, FinalEvent, TokenEvent
+from rag.answering.answers import Answer, FinalEvent, TokenEvent
 from rag.answering.batch import BatchProgress, JsonlSink, parse_question_lines, run_batch
 from rag.answering.llm import ChatMessage
 from rag.errors import RagError

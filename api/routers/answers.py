@@ -13,7 +13,7 @@ from api.deps import AnsweringDep, AskPrincipal, State
 from api.errors import error_body
 from api.schemas import AskRequest, FeedbackOut, FeedbackRequest
 from api.sse import event_stream, json_event
-from rag.answering.answerer import Answer, AskOptions, FinalEvent, TokenEvent
+from rag.answering.answers import Answer, AskOptions, FinalEvent, TokenEvent
 from rag.answering.llm import ChatMessage
 from rag.storage import answer_log
 

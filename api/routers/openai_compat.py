@@ -17,7 +17,7 @@ from api.deps import AnsweringDep, AskPrincipal, PrincipalDep, ResourcesDep, Sea
 from api.errors import error_body
 from api.schemas import ChatCompletionRequest, EmbeddingsRequest
 from api.sse import event_stream, json_event
-from rag.answering.answerer import Answer, AskOptions, FinalEvent, TokenEvent
+from rag.answering.answers import Answer, AskOptions, FinalEvent, TokenEvent
 from rag.answering.llm import ChatMessage
 from rag.errors import InvalidInputError
 from rag.storage import store

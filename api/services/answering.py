@@ -16,7 +16,7 @@ from typing import Unpack
 from api.metrics import Metrics
 from api.resources import Resources
 from api.services.gate import LLMGate, Priority
-from rag.answering.answerer import Answer, AnswerEvent, AskOptions, FinalEvent
+from rag.answering.answers import Answer, AnswerEvent, AskOptions, FinalEvent
 from rag.answering.grounding import split_sentences
 from rag.errors import InvalidInputError
 from rag.pii import PiiMode, shared_scanner

@@ -7,13 +7,21 @@ answers carry the same citations by construction.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TypedDict, Unpack
+from typing import Unpack
 
 import numpy as np
 
+from rag.answering.answers import (
+    Answer,
+    AnswerDraft,
+    AnswerEvent,
+    AskOptions,
+    Citation,
+    FinalEvent,
+    TokenEvent,
+    snippet,
+)
 from rag.answering.condense import condense_question
 from rag.answering.context import ExpandedPassage, NeighbourChunk, expand_all
 from rag.answering.evidence import (
@@ -42,7 +50,6 @@ from rag.bundled import LLM_PRESETS
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.retrieval.retriever import (
-    PassageLocation,
     Retriever,
     SearchHit,
     SearchMode,
@@ -55,87 +62,6 @@ from rag.storage.filters import SearchFilter
 
 # For a GGUF given by path, whose calibration is unknown.
 DEFAULT_MIN_VERIFICATION = 0.5
-REFUSAL_TEXT = "The documents do not contain an answer to this question."
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Citation(PassageLocation):
-    number: int
-    snippet: str
-    inferred: bool = False
-
-
-@dataclass(slots=True)
-class Answer:
-    answer_id: str
-    question: str
-    standalone_question: str
-    answer: str
-    citations: list[Citation]
-    grounded: bool
-    refused: bool
-    support_score: float
-    unsupported_sentences: list[str]
-    retrieved_chunk_ids: list[int]
-    timings: dict[str, float] = field(default_factory=dict)
-    # Why the answer is a refusal (a RefusalReason value); None for an answer.
-    refusal_reason: str | None = None
-    # The model started repeating itself; the answer was cut before the repetition.
-    looped: bool = False
-    # Names, acronyms or numbers of the question that no retrieved passage mentions.
-    missing_terms: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class TokenEvent:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class FinalEvent:
-    answer: Answer
-
-
-AnswerEvent = TokenEvent | FinalEvent
-
-
-@dataclass(slots=True)
-class _Draft:
-    """What is known about an answer before the model speaks."""
-
-    question: str
-    standalone: str
-    retrieved: list[int]
-    timings: dict[str, float]
-    started: float
-    answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    looped: bool = False
-    missing_terms: list[str] = field(default_factory=list)
-
-    def _total(self) -> dict[str, float]:
-        self.timings["total_ms"] = round((time.perf_counter() - self.started) * 1000, 1)
-        return self.timings
-
-    def refusal(self, reason: RefusalReason) -> Answer:
-        return Answer(
-            answer_id=self.answer_id, question=self.question,
-            standalone_question=self.standalone, answer=REFUSAL_TEXT, citations=[],
-            grounded=False, refused=True, support_score=0.0, unsupported_sentences=[],
-            retrieved_chunk_ids=self.retrieved, timings=self._total(),
-            refusal_reason=str(reason), looped=self.looped, missing_terms=self.missing_terms,
-        )  # fmt: skip
-
-    def answer(
-        self, text: str, citations: list[Citation], *, grounded: bool, support: float,
-        unsupported: list[str],
-    ) -> Answer:  # fmt: skip
-        return Answer(
-            answer_id=self.answer_id, question=self.question,
-            standalone_question=self.standalone, answer=text, citations=citations,
-            grounded=grounded, refused=False, support_score=support,
-            unsupported_sentences=unsupported, retrieved_chunk_ids=self.retrieved,
-            timings=self._total(), looped=self.looped, missing_terms=self.missing_terms,
-        )  # fmt: skip
 
 
 def min_verification(settings: Settings, *, missing_terms: bool = False) -> float:
@@ -152,22 +78,6 @@ def min_verification(settings: Settings, *, missing_terms: bool = False) -> floa
         return DEFAULT_MIN_VERIFICATION
     preset = LLM_PRESETS[settings.llm.preset]
     return preset.min_verification_missing_terms if missing_terms else preset.min_verification
-
-
-def snippet(text: str, limit: int = 240) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-class AskOptions(TypedDict, total=False):
-    """The keyword arguments of ``Answerer.stream`` besides the question and the stop flag."""
-
-    search_filter: SearchFilter | None
-    history: Sequence[ChatMessage]
-    k: int | None
-    mode: SearchMode | str | None
-    max_tokens: int | None
-    temperature: float | None
 
 
 class Answerer:
@@ -216,7 +126,7 @@ class Answerer:
         result = self.retriever.search(
             standalone, k=k or self.settings.answer.sources, mode=mode, search_filter=search_filter
         )
-        draft = _Draft(
+        draft = AnswerDraft(
             question=question,
             standalone=standalone,
             retrieved=[h.chunk_id for h in result.hits],
@@ -307,7 +217,7 @@ class Answerer:
     def _generate(
         self,
         prompt: str,
-        draft: _Draft,
+        draft: AnswerDraft,
         *,
         max_tokens: int,
         temperature: float | None,
@@ -342,7 +252,7 @@ class Answerer:
         return text
 
     def _verified(
-        self, draft: _Draft, text: str, sources: Sequence[tuple[SearchHit, str]]
+        self, draft: AnswerDraft, text: str, sources: Sequence[tuple[SearchHit, str]]
     ) -> Answer:
         """The answer, or a refusal with its reason when a check fails."""
         if not has_content(text):
@@ -374,7 +284,7 @@ class Answerer:
             unsupported=unsupported,
         )  # fmt: skip
 
-    def _verifies(self, draft: _Draft, source: str) -> bool:
+    def _verifies(self, draft: AnswerDraft, source: str) -> bool:
         if not self.settings.answer.verify:
             return True
         started = time.perf_counter()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.answering.answerer import Answer
+from rag.answering.answers import Answer
 from rag.errors import InvalidInputError, RagError
 from rag.jsonl import iter_jsonl
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from ingest.ingestion import Ingestor
-from rag.answering.answerer import Answer
+from rag.answering.answers import Answer
 from rag.pii import PiiMode, PiiScanner, shared_scanner
 from rag.pii_eval import precision_recall, read_labelled
 from rag.settings import IngestSettings, LLMSettings, Settings

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from rag.answering.answerer import REFUSAL_TEXT, Answer, Answerer
+from rag.answering.answerer import Answerer
+from rag.answering.answers import REFUSAL_TEXT, Answer
 from rag.answering.llm import ChatMessage, GenerationStats
 from rag.answering.verification import VERIFY_REQUEST
 from rag.embedding import Embedder

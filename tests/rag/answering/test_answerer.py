@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.answerer import REFUSAL_TEXT, Answerer, FinalEvent, TokenEvent
+from rag.answering.answerer import Answerer
+from rag.answering.answers import REFUSAL_TEXT, FinalEvent, TokenEvent
 from rag.answering.condense import condense_question, rule_based_condense
 from rag.answering.llm import ChatMessage, LlamaCppLLM
 from rag.errors import InvalidInputError

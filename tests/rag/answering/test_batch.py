@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.answerer import Answer
+from rag.answering.answers import Answer
 from rag.answering.batch import (
     JsonlSink,
     QuestionRow,

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.local_server import free_port
-from rag.answering.answerer import Answer, Answerer, FinalEvent, TokenEvent
+from rag.answering.answerer import Answerer
+from rag.answering.answers import Answer, FinalEvent, TokenEvent
 from rag.answering.llm import ChatMessage, GenerationStats, LlamaCppLLM
 from rag.answering.llm_servers import LLMPool, load_generator
 from rag.embedding import Embedder
