@@ -10,8 +10,11 @@ answer carries its P(yes); answers refused by a check that ran before (the model
 no content, a fact missing from the sources) cannot be replayed and stay refused.
 
 With `--reverify` the verification pass is asked again of the real model, with today's
-verification prompt, instead of replaying the recorded P(yes): a change to that prompt is so
-measured with one prompt evaluation per answer (seconds) instead of a whole generation.
+verification prompt, of every packed source (the answerer stops at the first that passes),
+instead of replaying the recorded P(yes): a change to that prompt is so measured with a few
+prompt evaluations per answer (seconds) instead of a whole generation. Without it, the
+recorded P(yes) stands for every source; a recording at threshold 0 asked only the cited
+source, so the curve without `--reverify` leaves out answers another source would verify.
 
 It also prints the refusal trade-off of `RAG_ANSWER__MIN_VERIFICATION`, and of a stricter
 threshold for questions whose names, acronyms or numbers no retrieved passage mentions
@@ -26,12 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.answering.answerer import Answerer, min_verification
-from rag.answering.answers import Answer
+from rag.answering.answers import Answer, AnswerDraft
 from rag.answering.llm import (
     LLM,
     ChatMessage,
@@ -88,6 +92,15 @@ class ReplayedModel:
         )
 
 
+class CalibratingAnswerer(Answerer):
+    """Asks the verification pass of every packed source and refuses nothing by it: the
+    thresholds are applied afterwards to the best P(yes), for the whole trade-off curve."""
+
+    def _verifies(self, draft: AnswerDraft, texts: Sequence[str], first: int) -> bool:
+        self._verification(draft, texts, first, floor=math.inf)
+        return True
+
+
 def verification_auc(replayed: Sequence[tuple[QARow, Answer]]) -> float | None:
     """How well P(yes) separates answerable from on-topic unanswerable questions, over the
     answers that reached the verification pass: the chance that an answerable one scores
@@ -118,8 +131,6 @@ def main() -> None:
     settings = Settings(data_dir=args.data_dir)
     configured = settings.model_copy(deep=True)
     # Every replayed answer passes verification here; the thresholds are applied below.
-    settings.answer.min_verification = 0.0
-    settings.answer.min_verification_missing_terms = 0.0
     collection = f"eval-{args.corpus.resolve().parent.name}"
     scope = SearchFilter(collections=(collection,))
     rows = {r.question.strip(): r for r in read_qa_rows(args.qa, limit=None, seed=0)}
@@ -129,7 +140,7 @@ def main() -> None:
     embedder = load_embedder(settings.embedding)
     judge = load_llm(settings.llm) if args.reverify else None
     model = ReplayedModel(PromptFormat.of_file(model_file(settings.llm)), settings.llm.n_ctx, judge)
-    answerer = Answerer(
+    answerer = CalibratingAnswerer(
         retriever=Retriever(kb, embedder, settings.retrieval),
         llm=model,
         embedder=embedder,

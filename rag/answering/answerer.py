@@ -45,6 +45,7 @@ from rag.answering.verification import (
     missing_facts,
     strip_loop,
     verification_messages,
+    verify_sources,
 )
 from rag.bundled import LLM_PRESETS
 from rag.embedding import Embedder
@@ -264,9 +265,9 @@ class Answerer:
         key = report.sentences[0] if report.sentences else None
         if key is None:
             return draft.refusal(RefusalReason.EMPTY)
-        key_source = texts[(key.cited[0] if key.cited else key.best_source or 1) - 1]
+        key_number = key.cited[0] if key.cited else key.best_source or 1
         unfounded = [s.text for s in report.sentences if missing_facts(s.text, texts)]
-        if key.text in unfounded or not self._verifies(draft, key_source):
+        if key.text in unfounded or not self._verifies(draft, texts, key_number - 1):
             return draft.refusal(RefusalReason.UNSUPPORTED)
         unsupported = list(report.unsupported)
         unsupported += [s for s in unfounded if s not in unsupported]
@@ -284,15 +285,31 @@ class Answerer:
             unsupported=unsupported,
         )  # fmt: skip
 
-    def _verifies(self, draft: AnswerDraft, source: str) -> bool:
+    def _verifies(self, draft: AnswerDraft, texts: Sequence[str], first: int) -> bool:
         if not self.settings.answer.verify:
             return True
+        floor = min_verification(self.settings, missing_terms=bool(draft.missing_terms))
+        return self._verification(draft, texts, first, floor=floor) >= floor
+
+    def _verification(
+        self, draft: AnswerDraft, texts: Sequence[str], first: int, *, floor: float
+    ) -> float:
+        """The best P(yes) of the verification pass over the packed sources, the cited one
+        (index ``first``) asked first; recorded in the draft's timings."""
         started = time.perf_counter()
-        prompt = self.llm.render(verification_messages(draft.standalone, source))
-        yes = self.llm.yes_probability(prompt)
-        draft.timings["verification_yes"] = round(yes, 4)
+        verdict = verify_sources(
+            lambda source: self.llm.yes_probability(
+                self.llm.render(verification_messages(draft.standalone, source))
+            ),
+            texts,
+            first=first,
+            floor=floor,
+        )
+        draft.timings["verification_yes"] = round(verdict.yes, 4)
+        draft.timings["verification_source"] = verdict.source + 1
+        draft.timings["verification_passes"] = verdict.passes
         draft.timings["verification_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return yes >= min_verification(self.settings, missing_terms=bool(draft.missing_terms))
+        return verdict.yes
 
     def _ground(self, question: str, answer: str, texts: Sequence[str]) -> GroundingReport:
         return check_grounding(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rag.answering.llm import ChatMessage
 from rag.answering.prompting import neutralize_control_tokens
@@ -174,3 +175,31 @@ def verification_messages(question: str, source: str) -> list[ChatMessage]:
         ChatMessage("system", VERIFY_INSTRUCTION),
         ChatMessage("user", neutralize_control_tokens(request)),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    yes: float  # the highest P(yes) asked
+    source: int  # the index of the source it came from
+    passes: int  # how many sources were asked
+
+
+def verify_sources(
+    yes_probability: Callable[[str], float], sources: Sequence[str], *, first: int, floor: float
+) -> Verdict:
+    """Ask of the cited source first, then of the other packed sources in order, until one
+    reaches ``floor``. A 1.5B model answers right but cites a neighbouring passage often
+    enough that asking only of the cited one refused answerable questions; measured on the
+    SQuAD 2.0 slice (68 answered or refused questions, half on-topic unanswerable), the best
+    P(yes) over the packed sources separates the kinds better (AUC 0.81) than the cited
+    source's alone (0.77). With ``floor`` above 1 every source is asked (calibration)."""
+    order = [first, *(i for i in range(len(sources)) if i != first)]
+    best, best_source, passes = -1.0, first, 0
+    for index in order:
+        yes = yes_probability(sources[index])
+        passes += 1
+        if yes > best:
+            best, best_source = yes, index
+        if best >= floor:
+            break
+    return Verdict(best, best_source, passes)

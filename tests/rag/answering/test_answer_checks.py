@@ -22,7 +22,7 @@ from rag.retrieval.retriever import Retriever
 class ScriptedLLM:
     n_ctx = 4096
 
-    def __init__(self, pieces: Sequence[str], yes: float = 0.9) -> None:
+    def __init__(self, pieces: Sequence[str], yes: float | Callable[[str], float] = 0.9) -> None:
         self.pieces = list(pieces)
         self.yes = yes
         self.calls = 0
@@ -36,7 +36,7 @@ class ScriptedLLM:
 
     def yes_probability(self, prompt: str) -> float:
         assert VERIFY_REQUEST in prompt
-        return self.yes
+        return self.yes(prompt) if callable(self.yes) else self.yes
 
     def cache_prefix(self, prefix: str) -> int:
         return len(prefix.split())
@@ -93,6 +93,30 @@ def test_the_verification_pass_decides(retriever: Retriever, embedder: Embedder)
     trusted = answerer(retriever, embedder, ScriptedLLM(said, yes=0.95)).ask(QUESTION)
     assert not trusted.refused and trusted.refusal_reason is None
     assert [c.source.rsplit("/", 1)[-1] for c in trusted.citations] == ["handbook.md"]
+
+
+def test_an_answer_passes_when_another_packed_source_verifies_it(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    said = ["Saturday from 10:00 to 16:00 [1]."]
+    asked: list[str] = []
+
+    def no_then_yes(prompt: str) -> float:
+        asked.append(prompt)
+        return 0.1 if len(asked) == 1 else 0.9
+
+    answer = answerer(retriever, embedder, ScriptedLLM(said, yes=no_then_yes)).ask(QUESTION)
+    assert not answer.refused and answer.citations
+    assert answer.timings["verification_passes"] == 2
+    assert answer.timings["verification_yes"] == 0.9
+    cited = answer.citations[0].number
+    assert "10:00 to 16:00" in " ".join(asked[0].split())  # the cited source was asked first
+    assert answer.timings["verification_source"] != cited
+
+    nowhere = ScriptedLLM(said, yes=lambda _: 0.1)
+    refused = answerer(retriever, embedder, nowhere).ask(QUESTION)
+    assert refused.refused and refused.refusal_reason == "unsupported"
+    assert refused.timings["verification_passes"] > 1  # every packed source was asked
 
 
 def test_a_citation_moves_to_the_passage_that_holds_the_answer(

@@ -9,6 +9,7 @@ from rag.answering.verification import (
     missing_facts,
     strip_loop,
     verification_messages,
+    verify_sources,
 )
 
 HANDBOOK = (
@@ -81,3 +82,29 @@ def test_the_verification_prompt_carries_the_source_and_the_question() -> None:
     body = messages[1].content
     assert "Question: How much?" in body and "costs 40 euros" in body
     assert "<|im_start|>" not in body  # untrusted text cannot open a chat turn
+
+
+def test_the_cited_source_is_asked_first_and_a_passing_one_ends_the_search() -> None:
+    yes_of = {"cited": 0.2, "first": 0.3, "holds it": 0.9, "last": 0.99}
+    asked: list[str] = []
+
+    def yes_probability(source: str) -> float:
+        asked.append(source)
+        return yes_of[source]
+
+    sources = ["first", "cited", "holds it", "last"]
+    verdict = verify_sources(yes_probability, sources, first=1, floor=0.5)
+    assert asked == ["cited", "first", "holds it"]  # "last" is never asked
+    assert (verdict.yes, verdict.source, verdict.passes) == (0.9, 2, 3)
+
+    asked.clear()
+    assert verify_sources(yes_probability, sources, first=2, floor=0.5).passes == 1
+    assert asked == ["holds it"]
+
+
+def test_no_source_passing_reports_the_best_and_a_floor_above_one_asks_all() -> None:
+    yes_of = {"a": 0.1, "b": 0.4, "c": 0.3}
+    verdict = verify_sources(yes_of.__getitem__, ["a", "b", "c"], first=0, floor=0.5)
+    assert (verdict.yes, verdict.source, verdict.passes) == (0.4, 1, 3)
+    everything = verify_sources(lambda _: 0.99, ["a", "b", "c"], first=2, floor=1.01)
+    assert everything.passes == 3 and everything.source == 2
