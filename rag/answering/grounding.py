@@ -116,6 +116,14 @@ def _better_citation(
     return (best,)
 
 
+def _citing(sentence: str, number: int) -> str:
+    """The sentence with its markers replaced by ``[number]``, before its closing stop."""
+    body = CITATION_MARKER.sub("", sentence).rstrip()
+    stop = re.search(r"[.!?]*$", body)
+    end = stop.start() if stop else len(body)
+    return f"{body[:end].rstrip()} [{number}]{body[end:]}"
+
+
 def check_grounding(
     answer: str,
     *,
@@ -148,9 +156,7 @@ def check_grounding(
         if cited and source_texts is not None:
             better = _better_citation(cited, overlap[i], question_overlaps)
             if better != cited:
-                text = text.replace(
-                    sentence, f"{CITATION_MARKER.sub('', sentence).rstrip()} [{better[0]}]", 1
-                )
+                text = text.replace(sentence, _citing(sentence, better[0]), 1)
                 cited = better
         candidates = [n - 1 for n in cited] or list(range(n_sources))
         best = max(candidates, key=lambda j: similarities[i, j])
@@ -174,4 +180,28 @@ def check_grounding(
     score = float(np.mean([s.support for s in supports]))
     return GroundingReport(
         text, tuple(n for n in used if n), inferred, tuple(supports), round(score, 4)
+    )
+
+
+def cited_to(report: GroundingReport, number: int) -> GroundingReport:
+    """The report with its key (first) sentence citing source ``number`` instead: the passage
+    a second look by the model found to hold the answer when the one cited did not. Other
+    sentences keep their citations."""
+    if not report.sentences:
+        return report
+    key, *rest = report.sentences
+    text = report.text
+    if not report.inferred:
+        marked = next(
+            s for s in split_sentences(text) if re.search(r"\w", CITATION_MARKER.sub("", s))
+        )
+        text = text.replace(marked, _citing(marked, number), 1)
+        numbers = clean_citations(text, max(number, *report.cited_numbers, 1))[1]
+    else:
+        # Inferred citations live beside the text, one per supported sentence's best source.
+        others = [s.best_source for s in rest if s.supported and s.best_source]
+        numbers = list(dict.fromkeys([number, *others]))
+    moved = SentenceSupport(key.text, (number,), key.support, number, key.supported)
+    return GroundingReport(
+        text, tuple(numbers), report.inferred, (moved, *rest), report.support_score
     )

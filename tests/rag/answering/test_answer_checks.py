@@ -109,9 +109,11 @@ def test_an_answer_passes_when_another_packed_source_verifies_it(
     assert not answer.refused and answer.citations
     assert answer.timings["verification_passes"] == 2
     assert answer.timings["verification_yes"] == 0.9
-    cited = answer.citations[0].number
     assert "10:00 to 16:00" in " ".join(asked[0].split())  # the cited source was asked first
-    assert answer.timings["verification_source"] != cited
+    # The citation moves to the source the verification pass confirmed, in the text too.
+    holder = answer.timings["verification_source"]
+    assert [c.number for c in answer.citations] == [holder]
+    assert answer.answer.endswith(f"16:00 [{holder}].") and "[1]" not in answer.answer
 
     nowhere = ScriptedLLM(said, yes=lambda _: 0.1)
     refused = answerer(retriever, embedder, nowhere).ask(QUESTION)

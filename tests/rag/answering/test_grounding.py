@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.answering.grounding import check_grounding, clean_citations, split_sentences
+from rag.answering.grounding import (
+    GroundingReport,
+    SentenceSupport,
+    check_grounding,
+    cited_to,
+    clean_citations,
+    split_sentences,
+)
 from rag.embedding import Embedder
 
 
@@ -101,3 +108,22 @@ def test_between_sources_holding_the_answer_the_question_decides(embedder: Embed
     assert cited("1963 [1]", None) == (1,)
     # A source holding more of the answer's words still wins over the question's choice.
     assert cited("the bakery changed hands in 1963 [2]", question) == (1,)
+
+
+def test_the_key_sentence_can_be_cited_to_another_source() -> None:
+    sentences = (
+        SentenceSupport("Open Saturday 10:00 to 16:00.", (1,), 0.7, 1, True),
+        SentenceSupport("Closed Sunday.", (3,), 0.6, 3, True),
+    )
+    text = "Open Saturday 10:00 to 16:00 [1]. Closed Sunday [3]."
+    marked = GroundingReport(text, (1, 3), False, sentences, 0.65)
+    moved = cited_to(marked, 2)
+    assert moved.text == "Open Saturday 10:00 to 16:00 [2]. Closed Sunday [3]."
+    assert moved.cited_numbers == (2, 3)
+    assert moved.sentences[0].cited == (2,) and moved.sentences[1] == sentences[1]
+
+    text = "Open Saturday 10:00 to 16:00. Closed Sunday."
+    inferred = GroundingReport(text, (1, 3), True, sentences, 0.65)
+    moved = cited_to(inferred, 2)
+    assert moved.text == inferred.text and moved.inferred
+    assert moved.cited_numbers == (2, 3)
