@@ -46,6 +46,7 @@ from rag.answering.verification import (
     missing_facts,
     strip_loop,
     verification_messages,
+    verification_prefix,
     verify_sources,
 )
 from rag.bundled import LLM_PRESETS
@@ -90,7 +91,10 @@ class Answerer:
         self.llm = llm
         self.embedder = embedder
         self.settings = settings
-        # Evaluated once here, so no answer pays for the instructions again.
+        # Evaluated once here, so no answer pays for the instructions (nor any verification
+        # for its worked examples) again.
+        if settings.answer.verify:
+            llm.cache_prefix(verification_prefix(llm.render))
         llm.cache_prefix(instructions_prefix(llm.render))
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:

@@ -166,6 +166,18 @@ def model_file(settings: LLMSettings) -> Path:
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class CachedPrefix:
+    """A prompt start evaluated once: its tokens and the context state after them."""
+
+    tokens: list[int]
+    state: Any  # a ctypes byte buffer from llama_state_get_data
+    size: int
+
+    def starts(self, tokens: Sequence[int]) -> bool:
+        return len(tokens) >= len(self.tokens) and list(tokens[: len(self.tokens)]) == self.tokens
+
+
 class LlamaCppLLM:
     """One llama.cpp context, used by one generation at a time (a lock serializes callers)."""
 
@@ -191,8 +203,9 @@ class LlamaCppLLM:
         self.format = PromptFormat(self.llama)
         self._lock = threading.Lock()
         self.calls = 0
-        self._prefix_tokens: list[int] = []
-        self._prefix_state: Any = None
+        # Cached prefixes (the answer instructions, the verification examples): their tokens
+        # and the KV state after them.
+        self._prefixes: list[CachedPrefix] = []
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         return self.format.render(messages)
@@ -204,9 +217,10 @@ class LlamaCppLLM:
         return self.format.prompt_tokens(text)
 
     def cache_prefix(self, prefix: str) -> int:
-        """Evaluate ``prefix`` (the instructions every answer prompt starts with) once and
-        keep its KV state: any later prompt that starts with it resumes from that state
-        instead of evaluating it again, even after a verification or condense call."""
+        """Evaluate ``prefix`` (the instructions every answer prompt starts with, the worked
+        examples every verification starts with) once and keep its KV state: any later
+        prompt that starts with it resumes from that state instead of evaluating it again,
+        even after other prompts used the context."""
         tokens = self._prompt_tokens(prefix)
         if not tokens or len(tokens) >= self.n_ctx // 2:
             return 0
@@ -221,32 +235,35 @@ class LlamaCppLLM:
             size = llama_cpp.llama_state_get_size(self.llama.ctx)
             buffer = (ctypes.c_uint8 * size)()
             written = llama_cpp.llama_state_get_data(self.llama.ctx, buffer, size)
-            self._prefix_state = (buffer, written)
-            self._prefix_tokens = tokens
+            self._prefixes = [p for p in self._prefixes if p.tokens != tokens]
+            self._prefixes.append(CachedPrefix(tokens, buffer, written))
         return len(tokens)
 
     def _resume_prefix(self, prompt: str) -> None:
-        """Put the cached prefix state back when ``prompt`` starts with it and the context
+        self._resume_prefix_of(self._prompt_tokens(prompt))
+
+    def _resume_prefix_of(self, tokens: Sequence[int]) -> None:
+        """Put a cached prefix's state back when ``tokens`` start with it and the context
         holds something else (llama.cpp itself reuses whatever prefix is still there)."""
-        size = len(self._prefix_tokens)
-        if self._prefix_state is None:
+        cached = next((p for p in self._prefixes if p.starts(tokens)), None)
+        if cached is None:
             return
-        if self._prompt_tokens(prompt)[:size] != self._prefix_tokens:
-            return
-        if self.llama.n_tokens >= size and list(self.llama.input_ids[:size]) == self._prefix_tokens:
+        size = len(cached.tokens)
+        if self.llama.n_tokens >= size and cached.starts(self.llama.input_ids[:size].tolist()):
             return
         import llama_cpp
 
-        buffer, written = self._prefix_state
-        if llama_cpp.llama_state_set_data(self.llama.ctx, buffer, written) != written:
+        if llama_cpp.llama_state_set_data(self.llama.ctx, cached.state, cached.size) != cached.size:
             self.llama.reset()  # llama.cpp evaluates the whole prompt instead
             return
-        self.llama.input_ids[:size] = self._prefix_tokens
+        self.llama.input_ids[:size] = cached.tokens
         self.llama.n_tokens = size
 
     def yes_probability(self, prompt: str) -> float:
         """P("yes") against P("no") as the next token after ``prompt``: one forward pass over
-        the prompt, no sampling, so a threshold on it can be calibrated."""
+        the part of the prompt the context does not hold yet (a cached prefix, or the
+        previous verification's opening, is reused), no sampling, so a threshold on it can be
+        calibrated."""
         import llama_cpp
 
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
@@ -254,10 +271,12 @@ class LlamaCppLLM:
             raise ValueError(f"verification prompt of {len(tokens)} tokens exceeds n_ctx")
         with self._lock:
             self.calls += 1
-            # No state saved around this pass: the next answer resumes from the cached
-            # instructions prefix (cache_prefix), which is cheaper than saving the context.
-            self.llama.reset()
-            self.llama.eval(tokens)
+            self._resume_prefix_of(tokens)
+            # The last token is always evaluated: its logits are the answer.
+            held = self.llama.input_ids[: min(self.llama.n_tokens, len(tokens) - 1)]
+            same = int(np.argmin(np.append(held == tokens[: len(held)], False)))
+            self.llama.n_tokens = same
+            self.llama.eval(tokens[same:])
             pointer = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
             logits = np.ctypeslib.as_array(pointer, shape=(self.llama.n_vocab(),)).copy()
         yes = max(logits[t] for t in self.format.yes_tokens)

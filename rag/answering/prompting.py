@@ -111,16 +111,22 @@ def trim_history(
     return kept
 
 
+def shared_start(
+    render: Callable[[Sequence[ChatMessage]], str], opening: Sequence[ChatMessage]
+) -> str:
+    """The rendered start of every prompt that begins with ``opening`` and continues with a
+    user turn: the opening and the start of that turn, up to its content."""
+    marker = "\ue000"  # a private-use character: never produced by a chat template
+    rendered = render([*opening, ChatMessage("user", marker)])
+    return rendered[: rendered.index(marker)]
+
+
 def instructions_prefix(
     render: Callable[[Sequence[ChatMessage]], str], system_prompt: str = SYSTEM_PROMPT
 ) -> str:
     """The rendered start that every answer prompt shares: the instructions, the worked
     example and the opening of the next user turn. The LLM evaluates it once and keeps it."""
-    marker = "\ue000"  # a private-use character: never produced by a chat template
-    rendered = render(
-        [ChatMessage("system", system_prompt), *EXAMPLE_TURNS, ChatMessage("user", marker)]
-    )
-    return rendered[: rendered.index(marker)]
+    return shared_start(render, [ChatMessage("system", system_prompt), *EXAMPLE_TURNS])
 
 
 def plan_prompt(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.answering.llm import ChatMessage
-from rag.answering.prompting import neutralize_control_tokens
+from rag.answering.prompting import neutralize_control_tokens, shared_start
 from rag.answering.words import (
     STOP_WORDS,
     content_words,
@@ -160,21 +160,64 @@ def missing_facts(sentence: str, sources: Sequence[str]) -> list[str]:
 VERIFY_INSTRUCTION = "You check whether a source answers a question. Reply with Yes or No only."
 VERIFY_REQUEST = "Does the source contain the answer to exactly this question? Reply Yes or No."
 
+# Worked examples shown before the real source (made up here; their facts are in no
+# knowledge base). Each source is asked one question it answers and one written to look
+# answerable from it that it does not: a fact it never states about something it names,
+# the opposite relation. Measured with bench/verifier_prompts.py on SQuAD 2.0 questions
+# asked of their own paragraph (60 answerable, 60 on-topic unanswerable), these raised the
+# AUC of P(yes) between the kinds from 0.818 to 0.868; at 10 % false refusals they refuse
+# 0.57 of the unanswerable questions instead of 0.47. They are the same for every
+# verification, so the model evaluates them once (``verification_prefix``).
+VERIFY_EXAMPLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "The Millbrook lighthouse was built in 1872 by the harbour board. Its lamp was "
+        "electrified in 1931, and the keeper's cottage became a museum in 1990.",
+        (
+            ("When was the lamp of the Millbrook lighthouse electrified?", "Yes"),
+            ("When was the keeper's cottage built?", "No"),
+        ),
+    ),
+    (
+        "Orla Fenwick founded the Kestrel Choir in 2004. The choir did not travel abroad "
+        "until 2011, when it sang in Bergen and Oslo.",
+        (
+            ("Who did not found the Kestrel Choir?", "No"),
+            ("In which cities did the Kestrel Choir sing in 2011?", "Yes"),
+        ),
+    ),
+)
+
+
+def _verification_request(question: str, source: str) -> str:
+    return f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n\n{VERIFY_REQUEST}"
+
+
+def _verification_opening() -> list[ChatMessage]:
+    messages = [ChatMessage("system", VERIFY_INSTRUCTION)]
+    for source, asked in VERIFY_EXAMPLES:
+        for question, reply in asked:
+            messages.append(ChatMessage("user", _verification_request(question, source)))
+            messages.append(ChatMessage("assistant", reply))
+    return messages
+
 
 def verification_messages(question: str, source: str) -> list[ChatMessage]:
-    """Ask whether the cited ``source`` answers exactly this question. A question written to
-    look answerable (another year, the opposite relation, someone the text does not name)
-    gets a plausible span from the passage; read against the passage, it is not answered.
+    """Ask whether ``source`` answers exactly this question, after the worked examples. A
+    question written to look answerable (another year, the opposite relation, someone the
+    text does not name) gets a plausible span from the passage; read against the passage,
+    it is not answered.
 
     The answer itself is left out: measured on the SQuAD 2.0 slice (103 answerable, 92
     on-topic unanswerable questions, each with the passage its answer cited), P(yes) of this
     question separates the two kinds better (AUC 0.77) than "does the source state this
     proposed answer" (0.67) or the same asked of the answer's sentence alone (0.69)."""
-    request = f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n\n{VERIFY_REQUEST}"
-    return [
-        ChatMessage("system", VERIFY_INSTRUCTION),
-        ChatMessage("user", neutralize_control_tokens(request)),
-    ]
+    request = neutralize_control_tokens(_verification_request(question, source))
+    return [*_verification_opening(), ChatMessage("user", request)]
+
+
+def verification_prefix(render: Callable[[Sequence[ChatMessage]], str]) -> str:
+    """The rendered start every verification prompt shares (instruction and examples)."""
+    return shared_start(render, _verification_opening())
 
 
 @dataclass(frozen=True, slots=True)

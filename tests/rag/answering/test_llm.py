@@ -1,9 +1,14 @@
-"""The in-process llama.cpp LLM: the cached instructions prefix, with the default model."""
+"""The in-process llama.cpp LLM: the cached prefixes (answer instructions, verification
+examples), with the default model."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from rag.answering.llm import ChatMessage, LlamaCppLLM, complete
 from rag.answering.prompting import EXAMPLE_TURNS, SYSTEM_PROMPT, instructions_prefix
+from rag.answering.verification import verification_messages, verification_prefix
 
 
 def answer_prompt(llm: LlamaCppLLM, question: str) -> str:
@@ -24,14 +29,15 @@ def test_the_prefix_state_comes_back_after_another_prompt_used_the_context(
 ) -> None:
     size = llm.cache_prefix(instructions_prefix(llm.render))
     assert size > 100  # instructions plus the worked example
+    prefix_tokens = llm.format.prompt_tokens(instructions_prefix(llm.render))
     prompt = answer_prompt(llm, "When is the workshop open on Saturday?")
     cold = complete(llm, prompt, max_tokens=16, temperature=0.0)
 
     llm.yes_probability(llm.render([ChatMessage("user", "Is the sky green? Yes or no.")]))
-    assert list(llm.llama.input_ids[:size]) != llm._prefix_tokens  # the context moved on
+    assert list(llm.llama.input_ids[:size]) != prefix_tokens  # the context moved on
     llm._resume_prefix(prompt)
     assert llm.llama.n_tokens == size
-    assert list(llm.llama.input_ids[:size]) == llm._prefix_tokens
+    assert list(llm.llama.input_ids[:size]) == prefix_tokens
 
     llm.yes_probability(llm.render([ChatMessage("user", "Is the sky green? Yes or no.")]))
     warm = complete(llm, prompt, max_tokens=16, temperature=0.0)
@@ -45,3 +51,47 @@ def test_a_prompt_without_the_prefix_leaves_the_context_alone(llm: LlamaCppLLM) 
     held = llm.llama.n_tokens
     llm._resume_prefix(other)
     assert llm.llama.n_tokens == held
+
+
+def cold_yes_probability(llm: LlamaCppLLM, prompt: str) -> float:
+    """P(yes) from an emptied context: every token of the prompt evaluated."""
+    import llama_cpp
+
+    tokens = llm.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    llm.llama.reset()
+    llm.llama.eval(tokens)
+    pointer = llama_cpp.llama_get_logits_ith(llm.llama.ctx, -1)
+    logits = np.ctypeslib.as_array(pointer, shape=(llm.llama.n_vocab(),))
+    yes = max(logits[t] for t in llm.format.yes_tokens)
+    no = max(logits[t] for t in llm.format.no_tokens)
+    return float(1.0 / (1.0 + np.exp(no - yes)))
+
+
+def test_a_verification_after_an_answer_evaluates_only_its_source_and_question(
+    llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    examples = llm.cache_prefix(verification_prefix(llm.render))
+    llm.cache_prefix(instructions_prefix(llm.render))
+    assert examples > 150  # the instruction and the worked examples
+    source = "The workshop is open on Saturday from 10:00 to 16:00 and closed on Sunday."
+    prompts = [
+        llm.render(verification_messages(question, source))
+        for question in ("When is the workshop open on Saturday?", "Who founded the workshop?")
+    ]
+    cold = [cold_yes_probability(llm, p) for p in prompts]
+
+    evaluated: list[int] = []
+    real_eval = llm.llama.eval
+    monkeypatch.setattr(
+        llm.llama, "eval", lambda tokens: evaluated.append(len(tokens)) or real_eval(tokens)
+    )
+    complete(llm, answer_prompt(llm, "When?"), max_tokens=4, temperature=0.0)  # context moves on
+    evaluated.clear()
+    warm = [llm.yes_probability(p) for p in prompts]
+
+    total = [llm.count_tokens(p) for p in prompts]
+    assert evaluated[0] <= total[0] - examples  # the examples came back from the cache
+    assert evaluated[1] < total[1] - examples  # and the source's opening from the context
+    # Evaluated in other batches, quantized matrix products round a little differently.
+    assert warm == pytest.approx(cold, abs=0.01)
+    assert warm[0] > 0.5 > warm[1]
