@@ -295,8 +295,8 @@ class Answerer:
 
     def _holder(self, draft: AnswerDraft, texts: Sequence[str], cited: int) -> int | None:
         """The number of the source that holds the answer: the cited one when verification
-        is off or confirms it, another packed source the verification pass confirms, or None
-        when none reaches the threshold."""
+        is off or confirms it, another packed source the verification pass confirms (when
+        the settings let it ask them), or None when none reaches the threshold."""
         if not self.settings.answer.verify:
             return cited
         floor = min_verification(self.settings, missing_terms=bool(draft.missing_terms))
@@ -316,6 +316,7 @@ class Answerer:
             texts,
             first=first,
             floor=floor,
+            others=self.settings.answer.verify_sources == "packed",
         )
         draft.timings["verification_yes"] = round(verdict.yes, 4)
         draft.timings["verification_source"] = verdict.source + 1

@@ -95,9 +95,26 @@ def test_the_verification_pass_decides(retriever: Retriever, embedder: Embedder)
     assert [c.source.rsplit("/", 1)[-1] for c in trusted.citations] == ["handbook.md"]
 
 
-def test_an_answer_passes_when_another_packed_source_verifies_it(
+def test_by_default_only_the_cited_source_can_confirm_an_answer(
     retriever: Retriever, embedder: Embedder
 ) -> None:
+    asked: list[str] = []
+
+    def no_then_yes(prompt: str) -> float:
+        asked.append(prompt)
+        return 0.1 if len(asked) == 1 else 0.9
+
+    llm = ScriptedLLM(["Saturday from 10:00 to 16:00 [1]."], yes=no_then_yes)
+    answer = answerer(retriever, embedder, llm).ask(QUESTION)
+    assert retriever.kb.settings.answer.verify_sources == "cited"
+    assert answer.refused and answer.refusal_reason == "unsupported"
+    assert answer.timings["verification_passes"] == 1 and len(asked) == 1
+
+
+def test_an_answer_passes_when_another_packed_source_verifies_it(
+    retriever: Retriever, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retriever.kb.settings.answer, "verify_sources", "packed")
     said = ["Saturday from 10:00 to 16:00 [1]."]
     asked: list[str] = []
 
