@@ -10,7 +10,8 @@ answer carries its P(yes); answers refused by a check that ran before (the model
 no content, a fact missing from the sources) cannot be replayed and stay refused.
 
 With `--reverify` the verification pass is asked again of the real model, with today's
-verification prompt, of every packed source (the answerer stops at the first that passes),
+verification prompt, of the cited source, or with `RAG_ANSWER__VERIFY_SOURCES=packed` of every
+packed source (the answerer stops at the first that passes),
 instead of replaying the recorded P(yes): a change to that prompt is so measured with a few
 prompt evaluations per answer (seconds) instead of a whole generation. Without it, the
 recorded P(yes) stands for every source; a recording at threshold 0 asked only the cited
