@@ -164,10 +164,11 @@ VERIFY_REQUEST = "Does the source contain the answer to exactly this question? R
 # knowledge base). Each source is asked one question it answers and one written to look
 # answerable from it that it does not: a fact it never states about something it names,
 # the opposite relation. Measured with bench/verifier_prompts.py on SQuAD 2.0 questions
-# asked of their own paragraph (60 answerable, 60 on-topic unanswerable), these raised the
-# AUC of P(yes) between the kinds from 0.818 to 0.868; at 10 % false refusals they refuse
-# 0.57 of the unanswerable questions instead of 0.47. They are the same for every
-# verification, so the model evaluates them once (``verification_prefix``).
+# asked of their own paragraph (two samples of 60 answerable + 60 on-topic unanswerable),
+# they raised the AUC of P(yes) between the kinds from 0.807 to 0.831 (0.818 -> 0.868 on
+# one sample, 0.799 -> 0.797 on the other); at 10 % false refusals they refuse 0.51 of the
+# unanswerable questions instead of 0.42. They are the same for every verification, so the
+# model evaluates them once (``verification_prefix``).
 VERIFY_EXAMPLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "The Millbrook lighthouse was built in 1872 by the harbour board. Its lamp was "
