@@ -2,8 +2,9 @@
 
 Every question of a SQuAD 2.0 sample is asked against the paragraph it was written from (the
 one an unanswerable question was written to look answerable from), with each prompt variant;
-no answer is generated, so a variant costs one prompt evaluation per question (the variant's
-fixed opening, e.g. worked examples, is evaluated once and reused). Prints, per variant, the
+no answer is generated, so a variant costs one prompt evaluation per question
+(`LlamaCppLLM.yes_probability` reuses what the context holds, so a variant's fixed opening,
+e.g. worked examples, is evaluated once). Prints, per variant, the
 AUC of P(yes) between the two kinds and the share of unanswerable questions refused when at
 most 5 % / 10 % of the answerable ones are.
 
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag.answering.llm import ChatMessage, LlamaCppLLM
-from rag.answering.verification import VERIFY_REQUEST, verification_messages
+from rag.answering.verification import verification_messages, verification_request
 from rag.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,7 +60,7 @@ def more_examples(question: str, source: str) -> list[ChatMessage]:
     extra_source, asked = THIRD_EXAMPLE
     extra = []
     for example_question, reply in asked:
-        request = f"Source:\n{extra_source}\n\nQuestion: {example_question}\n\n{VERIFY_REQUEST}"
+        request = verification_request(example_question, extra_source)
         extra += [ChatMessage("user", request), ChatMessage("assistant", reply)]
     return [*messages[:-1], *extra, messages[-1]]
 
@@ -87,34 +88,6 @@ def refused_at_budget(answerable: Sequence[float], impossible: Sequence[float], 
     return {"threshold": round(threshold, 4), "unanswerable_refused": round(refused, 4)}
 
 
-class PrefixReusingScorer:
-    """P(yes) after a prompt, reusing the longest prefix still in the context."""
-
-    def __init__(self, llm: LlamaCppLLM) -> None:
-        self.llm = llm
-        self.evaluated = 0
-
-    def __call__(self, prompt: str) -> float:
-        llama = self.llm.llama
-        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        held = list(llama.input_ids[: llama.n_tokens])
-        same = 0
-        for a, b in zip(held, tokens[:-1], strict=False):
-            if a != b:
-                break
-            same += 1
-        llama.n_tokens = same
-        llama.eval(tokens[same:])
-        self.evaluated += len(tokens) - same
-        import llama_cpp
-
-        pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(llama.n_vocab(),))
-        yes = max(logits[t] for t in self.llm.format.yes_tokens)
-        no = max(logits[t] for t in self.llm.format.no_tokens)
-        return float(1.0 / (1.0 + np.exp(no - yes)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--answerable", type=int, default=60)
@@ -138,7 +111,6 @@ def main() -> None:
     rows += [r for r in pool if r["is_impossible"]][: args.unanswerable]
 
     llm = LlamaCppLLM(Settings().llm)
-    scorer = PrefixReusingScorer(llm)
     results: dict[str, Any] = {
         "model": llm.name,
         "answerable": sum(not r["is_impossible"] for r in rows),
@@ -150,10 +122,10 @@ def main() -> None:
     ]
     for name in args.variants:
         build = VARIANTS[name]
-        started, scorer.evaluated = time.perf_counter(), 0
+        started = time.perf_counter()
         scores = []
         for row, detail in zip(rows, details, strict=True):
-            yes = scorer(llm.render(build(row["question"], corpus[row["doc_id"]])))
+            yes = llm.yes_probability(llm.render(build(row["question"], corpus[row["doc_id"]])))
             scores.append(yes)
             detail[name] = round(yes, 4)
         answerable = [s for s, r in zip(scores, rows, strict=True) if not r["is_impossible"]]
@@ -162,7 +134,6 @@ def main() -> None:
             "auc": round(auc(answerable, impossible), 4),
             "at_5pct_false_refusals": refused_at_budget(answerable, impossible, 0.05),
             "at_10pct_false_refusals": refused_at_budget(answerable, impossible, 0.10),
-            "tokens_evaluated_per_question": round(scorer.evaluated / len(rows), 1),
             "seconds_per_question": round((time.perf_counter() - started) / len(rows), 3),
         }
         print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)

@@ -189,7 +189,8 @@ VERIFY_EXAMPLES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def _verification_request(question: str, source: str) -> str:
+def verification_request(question: str, source: str) -> str:
+    """The user turn that asks about one source (before control tokens are neutralized)."""
     return f"Source:\n{source.strip()}\n\nQuestion: {question.strip()}\n\n{VERIFY_REQUEST}"
 
 
@@ -197,7 +198,7 @@ def _verification_opening() -> list[ChatMessage]:
     messages = [ChatMessage("system", VERIFY_INSTRUCTION)]
     for source, asked in VERIFY_EXAMPLES:
         for question, reply in asked:
-            messages.append(ChatMessage("user", _verification_request(question, source)))
+            messages.append(ChatMessage("user", verification_request(question, source)))
             messages.append(ChatMessage("assistant", reply))
     return messages
 
@@ -212,7 +213,7 @@ def verification_messages(question: str, source: str) -> list[ChatMessage]:
     on-topic unanswerable questions, each with the passage its answer cited), P(yes) of this
     question separates the two kinds better (AUC 0.77) than "does the source state this
     proposed answer" (0.67) or the same asked of the answer's sentence alone (0.69)."""
-    request = neutralize_control_tokens(_verification_request(question, source))
+    request = neutralize_control_tokens(verification_request(question, source))
     return [*_verification_opening(), ChatMessage("user", request)]
 
 
