@@ -19,7 +19,8 @@ source, so the curve without `--reverify` leaves out answers another source woul
 
 It also prints the refusal trade-off of `RAG_ANSWER__MIN_VERIFICATION`, and of a stricter
 threshold for questions whose names, acronyms or numbers no retrieved passage mentions
-(`RAG_ANSWER__MIN_VERIFICATION_MISSING_TERMS`).
+(`RAG_ANSWER__MIN_VERIFICATION_MISSING_TERMS`), for each weight of retrieval's best cosine
+in the verification score (`--weights`, `RAG_ANSWER__VERIFICATION_RELEVANCE_WEIGHT`).
 
     RAG_ANSWER__MIN_VERIFICATION=0 rag --data-dir DIR eval qa --corpus C --qa QA.jsonl \\
         --details D.jsonl
@@ -35,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answering.answerer import Answerer, min_verification
+from rag.answering.answerer import Answerer, min_verification, relevance_weight
 from rag.answering.answers import Answer, AnswerDraft
 from rag.answering.llm import (
     LLM,
@@ -45,6 +46,7 @@ from rag.answering.llm import (
     load_llm,
     model_file,
 )
+from rag.answering.verification import with_relevance
 from rag.embedding import load_embedder
 from rag.evaluation import QAOutcome, QARow, evaluate_qa, read_qa_rows
 from rag.retrieval.retriever import Retriever
@@ -102,13 +104,21 @@ class CalibratingAnswerer(Answerer):
         return cited
 
 
-def verification_auc(replayed: Sequence[tuple[QARow, Answer]]) -> float | None:
-    """How well P(yes) separates answerable from on-topic unanswerable questions, over the
-    answers that reached the verification pass: the chance that an answerable one scores
-    higher than an unanswerable one (ties count half)."""
+def verification_score(answer: Answer, weight: float) -> float | None:
+    """The recorded P(yes) moved by the question's best cosine at ``weight``."""
+    yes = answer.timings.get("verification_yes")
+    if yes is None:
+        return None
+    return with_relevance(yes, answer.timings.get("best_relevance"), weight)
+
+
+def verification_auc(replayed: Sequence[tuple[QARow, Answer]], weight: float) -> float | None:
+    """How well the verification score separates answerable from on-topic unanswerable
+    questions, over the answers that reached the verification pass: the chance that an
+    answerable one scores higher than an unanswerable one (ties count half)."""
     scores: dict[str, list[float]] = {"answerable": [], "on_topic_unanswerable": []}
     for row, answer in replayed:
-        yes = answer.timings.get("verification_yes")
+        yes = verification_score(answer, weight)
         if yes is not None and row.kind in scores:
             scores[row.kind].append(yes)
     good, bad = scores["answerable"], scores["on_topic_unanswerable"]
@@ -126,6 +136,11 @@ def main() -> None:
     parser.add_argument("--details", type=Path, required=True)
     parser.add_argument(
         "--reverify", action="store_true", help="Ask the verification pass again (real model)."
+    )
+    parser.add_argument(
+        "--weights",
+        default="0,3,5,7",
+        help="Comma-separated weights of the best cosine in the verification score.",
     )
     args = parser.parse_args()
 
@@ -166,10 +181,10 @@ def main() -> None:
             session, chunk_ids=[c for _, a in replayed for c in a.retrieved_chunk_ids]
         )
 
-    def score(min_yes: float, min_yes_missing: float) -> dict[str, Any]:
+    def score(min_yes: float, min_yes_missing: float, weight: float) -> dict[str, Any]:
         outcomes = {}
         for row, answer in replayed:
-            yes = answer.timings.get("verification_yes")
+            yes = verification_score(answer, weight)
             floor = min_yes_missing if answer.missing_terms else min_yes
             refused = answer.refused or (yes is not None and yes < floor)
             ranked = [sources[c] for c in answer.retrieved_chunk_ids if c in sources]
@@ -188,27 +203,32 @@ def main() -> None:
         "answer_contains_gold", "f1", "citation_accuracy", "refusal_rate_off_topic",
         "refusal_rate_on_topic_unanswerable", "false_refusal_rate",
     )  # fmt: skip
+    weights = sorted({float(w) for w in args.weights.split(",")} | {relevance_weight(configured)})
     curve = []
-    for step in range(0, 19):
-        for missing_step in (step, 14, 16, 18, 20):
-            if missing_step < step:
-                continue
-            metrics = score(step / 20, missing_step / 20)
-            curve.append(
-                {
-                    "min_verification": step / 20,
-                    "min_verification_missing_terms": missing_step / 20,
-                    **{k: metrics[k] for k in keys},
-                }
-            )
+    for weight in weights:
+        for step in range(0, 19):
+            for missing_step in (step, 14, 16, 18, 20):
+                if missing_step < step:
+                    continue
+                metrics = score(step / 20, missing_step / 20, weight)
+                curve.append(
+                    {
+                        "relevance_weight": weight,
+                        "min_verification": step / 20,
+                        "min_verification_missing_terms": missing_step / 20,
+                        **{k: metrics[k] for k in keys},
+                    }
+                )
     configured_metrics = score(
-        min_verification(configured), min_verification(configured, missing_terms=True)
+        min_verification(configured),
+        min_verification(configured, missing_terms=True),
+        relevance_weight(configured),
     )
     print(
         json.dumps(
             {
                 "rows": len(replayed),
-                "verification_auc": verification_auc(replayed),
+                "verification_auc": {str(w): verification_auc(replayed, w) for w in weights},
                 "questions_with_missing_terms": sum(bool(a.missing_terms) for _, a in replayed),
                 "configured": configured_metrics,
                 "curve": curve,

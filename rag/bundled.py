@@ -76,6 +76,9 @@ class LLMPreset:
     # few answerable ones do). quality's 0.6: the calibration rows pointed at 0.7, where
     # the report set refused a quarter of its answerable questions (README, Models).
     min_verification_missing_terms: float = 0.5
+    # Log-odds per unit of cosine by which retrieval's best match moves that P(yes)
+    # (``verification.with_relevance``); 0 where not calibrated.
+    relevance_weight: float = 0.0
 
     @property
     def assembled(self) -> bool:

@@ -206,6 +206,14 @@ class AnswerSettings(BaseModel):
         description="The same for a question whose names, acronyms or numbers no retrieved "
         "passage mentions. Default: the value calibrated for the LLM preset.",
     )
+    verification_relevance_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="How far the retrieval's best cosine similarity moves the verification's "
+        "P(yes), in log-odds per unit of cosine away from 0.6 (a typical answerable "
+        "question's): a distant nearest passage needs a surer yes. 0 turns it off. Default: "
+        "the value calibrated for the LLM preset (0 for a model given by path).",
+    )
     support_threshold: Cosine = Field(
         default=0.45,
         description="Cosine similarity a sentence needs with its cited source to count as "

@@ -48,6 +48,8 @@ from rag.answering.verification import (
     verification_messages,
     verification_prefix,
     verify_sources,
+    with_relevance,
+    yes_needed,
 )
 from rag.bundled import LLM_PRESETS
 from rag.embedding import Embedder
@@ -81,6 +83,16 @@ def min_verification(settings: Settings, *, missing_terms: bool = False) -> floa
         return DEFAULT_MIN_VERIFICATION
     preset = LLM_PRESETS[settings.llm.preset]
     return preset.min_verification_missing_terms if missing_terms else preset.min_verification
+
+
+def relevance_weight(settings: Settings) -> float:
+    """How far retrieval's best cosine moves P(yes): configured, else calibrated for the
+    preset (0, off, for a model given by path)."""
+    if settings.answer.verification_relevance_weight is not None:
+        return settings.answer.verification_relevance_weight
+    if settings.llm.model_path is not None:
+        return 0.0
+    return LLM_PRESETS[settings.llm.preset].relevance_weight
 
 
 class Answerer:
@@ -138,7 +150,10 @@ class Answerer:
             retrieved=[h.chunk_id for h in result.hits],
             timings={"condense_ms": round(condense_ms, 1), "retrieval_ms": result.retrieval_ms},
             started=started,
+            relevance=result.best_dense_score,
         )
+        if draft.relevance is not None:
+            draft.timings["best_relevance"] = round(draft.relevance, 4)
         vocabulary = self._evidence(standalone, result)
         if vocabulary is None:
             # Grounding by code: nothing relevant enough, so the model is not asked at all.
@@ -300,8 +315,12 @@ class Answerer:
         if not self.settings.answer.verify:
             return cited
         floor = min_verification(self.settings, missing_terms=bool(draft.missing_terms))
-        verdict = self._verification(draft, texts, cited - 1, floor=floor)
-        return verdict.source + 1 if verdict.yes >= floor else None
+        weight = relevance_weight(self.settings)
+        needed = yes_needed(floor, draft.relevance, weight)
+        verdict = self._verification(draft, texts, cited - 1, floor=needed)
+        score = with_relevance(verdict.yes, draft.relevance, weight)
+        draft.timings["verification_score"] = round(score, 4)
+        return verdict.source + 1 if verdict.yes >= needed else None
 
     def _verification(
         self, draft: AnswerDraft, texts: Sequence[str], first: int, *, floor: float

@@ -71,6 +71,8 @@ class AnswerDraft:
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     looped: bool = False
     missing_terms: list[str] = field(default_factory=list)
+    # The best cosine similarity of a retrieved passage to the question (None: lexical).
+    relevance: float | None = None
 
     def _total(self) -> dict[str, float]:
         self.timings["total_ms"] = round((time.perf_counter() - self.started) * 1000, 1)

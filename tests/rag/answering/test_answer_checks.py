@@ -14,7 +14,7 @@ import pytest
 from rag.answering.answerer import Answerer
 from rag.answering.answers import REFUSAL_TEXT, Answer
 from rag.answering.llm import ChatMessage, GenerationStats
-from rag.answering.verification import VERIFY_REQUEST
+from rag.answering.verification import RELEVANCE_PIVOT, VERIFY_REQUEST, with_relevance
 from rag.embedding import Embedder
 from rag.retrieval.retriever import Retriever
 
@@ -198,3 +198,31 @@ def test_a_close_paraphrase_is_asked_whatever_its_words(
     llm = ScriptedLLM(["Yes, store the battery indoors [1]."])
     answerer(retriever, embedder, llm).ask(question)
     assert llm.calls == 1
+
+
+def test_a_distant_nearest_passage_needs_a_surer_verification(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    close, distant = QUESTION, "How much does membership cost?"
+    relevance = {q: retriever.search(q, k=4).best_dense_score for q in (close, distant)}
+    assert (relevance[close] or 0) > RELEVANCE_PIVOT
+    assert retriever.kb.settings.retrieval.min_relevance < (relevance[distant] or 0) < 0.55
+
+    def ask(question: str, weight: float) -> Answer:
+        settings = retriever.kb.settings.model_copy(deep=True)
+        settings.answer.min_verification = 0.6
+        settings.answer.verification_relevance_weight = weight
+        llm = ScriptedLLM(["It is in the handbook [1]."], yes=0.7)
+        return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=settings).ask(
+            question
+        )
+
+    assert not ask(distant, 0.0).refused  # P(yes) 0.7 alone passes 0.6
+    refused = ask(distant, 10.0)
+    assert refused.refused and refused.refusal_reason == "unsupported"
+    expected = with_relevance(0.7, relevance[distant], 10.0)
+    assert expected < 0.6
+    assert refused.timings["verification_score"] == pytest.approx(expected, abs=1e-4)
+    assert refused.timings["best_relevance"] == pytest.approx(relevance[distant], abs=1e-4)
+    answered = ask(close, 10.0)
+    assert not answered.refused and answered.timings["verification_score"] > 0.7

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+
+import pytest
 
 from rag.answering.llm import ChatMessage
 from rag.answering.verification import (
+    RELEVANCE_PIVOT,
     declines,
     fact_tokens,
     has_content,
@@ -14,6 +18,8 @@ from rag.answering.verification import (
     verification_messages,
     verification_prefix,
     verify_sources,
+    with_relevance,
+    yes_needed,
 )
 
 HANDBOOK = (
@@ -127,3 +133,23 @@ def test_no_source_passing_reports_the_best_and_a_floor_above_one_asks_all() -> 
     assert (verdict.yes, verdict.source, verdict.passes) == (0.4, 1, 3)
     everything = verify_sources(lambda _: 0.99, ["a", "b", "c"], first=2, floor=1.01)
     assert everything.passes == 3 and everything.source == 2
+
+
+def test_relevance_moves_p_yes_up_when_close_and_down_when_distant() -> None:
+    assert with_relevance(0.7, RELEVANCE_PIVOT, 5.0) == pytest.approx(0.7)
+    assert with_relevance(0.7, None, 5.0) == 0.7  # no dense score (lexical search)
+    assert with_relevance(0.7, 0.4, 0.0) == 0.7  # turned off
+    lower, higher = with_relevance(0.7, 0.4, 5.0), with_relevance(0.7, 0.75, 5.0)
+    assert lower < 0.7 < higher
+    # 5 log-odds per unit of cosine: 0.2 below the pivot is one log-odds unit less.
+    assert math.log(lower / (1 - lower)) == pytest.approx(math.log(0.7 / 0.3) - 1.0)
+
+
+def test_the_p_yes_needed_is_what_relevance_moves_onto_the_floor() -> None:
+    for relevance in (0.3, 0.55, 0.6, 0.8):
+        needed = yes_needed(0.6, relevance, 7.0)
+        assert with_relevance(needed, relevance, 7.0) == pytest.approx(0.6)
+    assert yes_needed(0.6, 0.3, 7.0) > 0.6 > yes_needed(0.6, 0.8, 7.0)
+    # The ends keep their meaning: 0 refuses nothing, above 1 asks every source.
+    assert yes_needed(0.0, 0.3, 7.0) == 0.0
+    assert yes_needed(math.inf, 0.3, 7.0) == math.inf
