@@ -103,8 +103,8 @@ class Answerer:
         self.llm = llm
         self.embedder = embedder
         self.settings = settings
-        # Evaluated once here, so no answer pays for the instructions (nor any verification
-        # for its worked examples) again.
+        # Evaluated once, by the first prompt that starts with them, so no later answer pays
+        # for the instructions (nor any verification for its worked examples) again.
         if settings.answer.verify:
             llm.cache_prefix(verification_prefix(llm.render))
         llm.cache_prefix(instructions_prefix(llm.render))

@@ -166,13 +166,14 @@ def model_file(settings: LLMSettings) -> Path:
     return path
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedPrefix:
-    """A prompt start evaluated once: its tokens and the context state after them."""
+    """A prompt start evaluated once, when a prompt first needs it: its tokens and the
+    context state after them (None until then)."""
 
     tokens: list[int]
-    state: Any  # a ctypes byte buffer from llama_state_get_data
-    size: int
+    state: Any = None  # a ctypes byte buffer from llama_state_get_data
+    size: int = 0
 
     def starts(self, tokens: Sequence[int]) -> bool:
         return len(tokens) >= len(self.tokens) and list(tokens[: len(self.tokens)]) == self.tokens
@@ -217,26 +218,17 @@ class LlamaCppLLM:
         return self.format.prompt_tokens(text)
 
     def cache_prefix(self, prefix: str) -> int:
-        """Evaluate ``prefix`` (the instructions every answer prompt starts with, the worked
-        examples every verification starts with) once and keep its KV state: any later
-        prompt that starts with it resumes from that state instead of evaluating it again,
-        even after other prompts used the context."""
+        """Keep the KV state of ``prefix`` (the instructions every answer prompt starts with,
+        the worked examples every verification starts with): the first prompt that starts
+        with it evaluates it and saves the state, later ones resume from that state instead
+        of evaluating it again, even after other prompts used the context. Nothing is
+        evaluated here, so a process that never verifies never pays for the examples."""
         tokens = self._prompt_tokens(prefix)
         if not tokens or len(tokens) >= self.n_ctx // 2:
             return 0
-        import llama_cpp
-
         with self._lock:
-            self.llama.reset()
-            self.llama.eval(tokens)
-            # The context's own state (KV cells of the prefix, a few MB), not Llama.save_state:
-            # that one also copies the logits of every prompt row (72 MB for the quality
-            # model) and its load_state zeroes the rest of them, 0.3 s per restore here.
-            size = llama_cpp.llama_state_get_size(self.llama.ctx)
-            buffer = (ctypes.c_uint8 * size)()
-            written = llama_cpp.llama_state_get_data(self.llama.ctx, buffer, size)
-            self._prefixes = [p for p in self._prefixes if p.tokens != tokens]
-            self._prefixes.append(CachedPrefix(tokens, buffer, written))
+            if not any(p.tokens == tokens for p in self._prefixes):
+                self._prefixes.append(CachedPrefix(tokens))
         return len(tokens)
 
     def _resume_prefix(self, prompt: str) -> None:
@@ -244,7 +236,8 @@ class LlamaCppLLM:
 
     def _resume_prefix_of(self, tokens: Sequence[int]) -> None:
         """Put a cached prefix's state back when ``tokens`` start with it and the context
-        holds something else (llama.cpp itself reuses whatever prefix is still there)."""
+        holds something else (llama.cpp itself reuses whatever prefix is still there); the
+        first time, evaluate the prefix alone and save its state."""
         cached = next((p for p in self._prefixes if p.starts(tokens)), None)
         if cached is None:
             return
@@ -253,6 +246,16 @@ class LlamaCppLLM:
             return
         import llama_cpp
 
+        if cached.state is None:
+            self.llama.reset()
+            self.llama.eval(cached.tokens)
+            # The context's own state (KV cells of the prefix, a few MB), not Llama.save_state:
+            # that one also copies the logits of every prompt row (72 MB for the quality
+            # model) and its load_state zeroes the rest of them, 0.3 s per restore here.
+            cached.size = llama_cpp.llama_state_get_size(self.llama.ctx)
+            cached.state = (ctypes.c_uint8 * cached.size)()
+            llama_cpp.llama_state_get_data(self.llama.ctx, cached.state, cached.size)
+            return
         if llama_cpp.llama_state_set_data(self.llama.ctx, cached.state, cached.size) != cached.size:
             self.llama.reset()  # llama.cpp evaluates the whole prompt instead
             return

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from rag.answering.llm import ChatMessage, LlamaCppLLM, complete
-from rag.answering.prompting import EXAMPLE_TURNS, SYSTEM_PROMPT, instructions_prefix
+from rag.answering.prompting import (
+    EXAMPLE_TURNS,
+    SYSTEM_PROMPT,
+    instructions_prefix,
+    shared_start,
+)
 from rag.answering.verification import verification_messages, verification_prefix
 
 
@@ -44,6 +49,29 @@ def test_the_prefix_state_comes_back_after_another_prompt_used_the_context(
     assert warm == cold and "10:00" in warm
 
 
+def test_a_prefix_is_evaluated_by_the_first_prompt_that_starts_with_it(
+    llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opening = [ChatMessage("system", "You judge riddles. Reply with Yes or No only.")]
+    evaluated: list[int] = []
+    real_eval = llm.llama.eval
+    monkeypatch.setattr(
+        llm.llama, "eval", lambda tokens: evaluated.append(len(tokens)) or real_eval(tokens)
+    )
+    size = llm.cache_prefix(shared_start(llm.render, opening))
+    assert size > 0 and evaluated == []  # registered, not evaluated
+    asked = llm.render([*opening, ChatMessage("user", "Is a riddle a question?")])
+    other = llm.render([ChatMessage("user", "Is the sky green? Yes or no.")])
+    llm.yes_probability(other)
+    evaluated.clear()
+    llm.yes_probability(asked)
+    assert evaluated == [size, llm.count_tokens(asked) - size]  # the prefix alone, then the rest
+    llm.yes_probability(other)
+    evaluated.clear()
+    llm.yes_probability(asked)
+    assert evaluated == [llm.count_tokens(asked) - size]  # its state restored, not evaluated
+
+
 def test_a_prompt_without_the_prefix_leaves_the_context_alone(llm: LlamaCppLLM) -> None:
     llm.cache_prefix(instructions_prefix(llm.render))
     other = llm.render([ChatMessage("user", "Say hello.")])
@@ -70,6 +98,7 @@ def cold_yes_probability(llm: LlamaCppLLM, prompt: str) -> float:
 def test_a_verification_after_an_answer_evaluates_only_its_source_and_question(
     llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    llm._prefixes.clear()  # the session's model: earlier tests evaluated its prefixes
     examples = llm.cache_prefix(verification_prefix(llm.render))
     llm.cache_prefix(instructions_prefix(llm.render))
     assert examples > 150  # the instruction and the worked examples
@@ -87,6 +116,10 @@ def test_a_verification_after_an_answer_evaluates_only_its_source_and_question(
     )
     complete(llm, answer_prompt(llm, "When?"), max_tokens=4, temperature=0.0)  # context moves on
     evaluated.clear()
+    first = llm.yes_probability(prompts[0])  # evaluates the examples alone, then the rest
+    assert evaluated == [examples, llm.count_tokens(prompts[0]) - examples]
+    complete(llm, answer_prompt(llm, "When?"), max_tokens=4, temperature=0.0)
+    evaluated.clear()
     warm = [llm.yes_probability(p) for p in prompts]
 
     total = [llm.count_tokens(p) for p in prompts]
@@ -94,4 +127,5 @@ def test_a_verification_after_an_answer_evaluates_only_its_source_and_question(
     assert evaluated[1] < total[1] - examples  # and the source's opening from the context
     # Evaluated in other batches, quantized matrix products round a little differently.
     assert warm == pytest.approx(cold, abs=0.01)
+    assert first == pytest.approx(warm[0], abs=0.01)
     assert warm[0] > 0.5 > warm[1]
