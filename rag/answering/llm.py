@@ -252,9 +252,9 @@ class LlamaCppLLM:
             # The context's own state (KV cells of the prefix, a few MB), not Llama.save_state:
             # that one also copies the logits of every prompt row (72 MB for the quality
             # model) and its load_state zeroes the rest of them, 0.3 s per restore here.
-            cached.size = llama_cpp.llama_state_get_size(self.llama.ctx)
-            cached.state = (ctypes.c_uint8 * cached.size)()
-            llama_cpp.llama_state_get_data(self.llama.ctx, cached.state, cached.size)
+            capacity = llama_cpp.llama_state_get_size(self.llama.ctx)
+            cached.state = (ctypes.c_uint8 * capacity)()
+            cached.size = llama_cpp.llama_state_get_data(self.llama.ctx, cached.state, capacity)
             return
         if llama_cpp.llama_state_set_data(self.llama.ctx, cached.state, cached.size) != cached.size:
             self.llama.reset()  # llama.cpp evaluates the whole prompt instead
