@@ -229,9 +229,10 @@ RELEVANCE_PIVOT = 0.6
 _EDGE = 1e-6
 
 
-def _log_odds(probability: float) -> float:
+def _moved(probability: float, log_odds: float) -> float:
+    """``probability`` moved by ``log_odds`` on the log-odds scale."""
     p = min(max(probability, _EDGE), 1 - _EDGE)
-    return math.log(p / (1 - p))
+    return 1 / (1 + math.exp(-(math.log(p / (1 - p)) + log_odds)))
 
 
 def with_relevance(yes: float, relevance: float | None, weight: float) -> float:
@@ -246,7 +247,7 @@ def with_relevance(yes: float, relevance: float | None, weight: float) -> float:
     """
     if relevance is None or weight == 0:
         return yes
-    return 1 / (1 + math.exp(-(_log_odds(yes) + weight * (relevance - RELEVANCE_PIVOT))))
+    return _moved(yes, weight * (relevance - RELEVANCE_PIVOT))
 
 
 def yes_needed(floor: float, relevance: float | None, weight: float) -> float:
@@ -255,7 +256,7 @@ def yes_needed(floor: float, relevance: float | None, weight: float) -> float:
         return floor
     if not 0 < floor < 1:
         return floor  # 0 refuses nothing, 1 everything; above 1 asks every source
-    return with_relevance(floor, RELEVANCE_PIVOT - (relevance - RELEVANCE_PIVOT), weight)
+    return _moved(floor, -weight * (relevance - RELEVANCE_PIVOT))
 
 
 @dataclass(frozen=True, slots=True)
