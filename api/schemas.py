@@ -149,7 +149,12 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1)
     filters: Filters = Field(default_factory=Filters)
     history: list[Turn] = Field(default_factory=list)
-    k: int | None = Field(default=None, ge=1, le=50)
+    k: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="Passages packed into the model's prompt (default: answer.prompt_sources).",
+    )
     max_tokens: int | None = Field(default=None, ge=1, le=2048)
     stream: bool = False
 

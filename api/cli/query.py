@@ -81,7 +81,10 @@ def ask(
     stream: Annotated[bool, typer.Option("--stream", help="Print tokens as they come.")] = False,
     filters: FilterOption = None,
     collection: CollectionOption = None,
-    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=50, help="Sources.")] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", min=1, max=50, help="Passages the model reads (sources)."),
+    ] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Answer tokens.")] = None,
     as_json: JsonOption = False,
 ) -> None:

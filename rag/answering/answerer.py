@@ -141,8 +141,13 @@ class Answerer:
             question, history, self.llm, use_llm=self.settings.answer.condense_with_llm
         )
         condense_ms = (time.perf_counter() - started) * 1000
+        # The checks read every retrieved passage; the prompt holds the best `packed`.
+        packed = k or self.settings.answer.prompt_sources
         result = self.retriever.search(
-            standalone, k=k or self.settings.answer.sources, mode=mode, search_filter=search_filter
+            standalone,
+            k=max(packed, self.settings.answer.sources),
+            mode=mode,
+            search_filter=search_filter,
         )
         draft = AnswerDraft(
             question=question,
@@ -161,7 +166,7 @@ class Answerer:
             return
         draft.missing_terms = missing_terms(standalone, vocabulary)
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
-        plan = self._plan(question, result.hits, history, answer_tokens)
+        plan = self._plan(question, result.hits[:packed], history, answer_tokens)
         text = yield from self._generate(
             plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
             should_stop=should_stop,
@@ -179,7 +184,8 @@ class Answerer:
         )
         if self._evidence(question, result) is None:
             return None
-        return self._plan(question, result.hits, (), self.settings.llm.max_tokens).prompt
+        packed = result.hits[: self.settings.answer.prompt_sources]
+        return self._plan(question, packed, (), self.settings.llm.max_tokens).prompt
 
     def _evidence(self, question: str, result: SearchResult) -> Vocabulary | None:
         """The retrieved passages' words, when some passage is close in meaning and, unless

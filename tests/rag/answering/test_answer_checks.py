@@ -27,6 +27,7 @@ class ScriptedLLM:
         self.yes = yes
         self.calls = 0
         self.produced = 0
+        self.prompts: list[str] = []
 
     def render(self, messages: Sequence[ChatMessage]) -> str:
         return "\n".join(f"{m.role}: {m.content}" for m in messages)
@@ -42,10 +43,11 @@ class ScriptedLLM:
         return len(prefix.split())
 
     def stream(  # the LLM protocol's signature; the prompt does not change the script
-        self, _prompt: str, *, max_tokens: int, should_stop: Callable[[], bool] | None = None,
+        self, prompt: str, *, max_tokens: int, should_stop: Callable[[], bool] | None = None,
         **_options: object,
     ) -> Iterator[str | GenerationStats]:  # fmt: skip
         self.calls += 1
+        self.prompts.append(prompt)
         for piece in self.pieces[:max_tokens]:
             self.produced += 1
             yield piece
@@ -136,6 +138,25 @@ def test_an_answer_passes_when_another_packed_source_verifies_it(
     refused = answerer(retriever, embedder, nowhere).ask(QUESTION)
     assert refused.refused and refused.refusal_reason == "unsupported"
     assert refused.timings["verification_passes"] > 1  # every packed source was asked
+
+
+def test_the_prompt_holds_the_best_passages_and_the_checks_read_them_all(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    settings = retriever.kb.settings.model_copy(deep=True)
+    settings.answer.sources, settings.answer.prompt_sources = 4, 2
+    hits = retriever.search(QUESTION, k=4).hits
+    llm = ScriptedLLM(["Saturday from 10:00 to 16:00 [1]."])
+    asking = Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=settings)
+    answer = asking.ask(QUESTION)
+    assert answer.retrieved_chunk_ids == [h.chunk_id for h in hits]
+    (prompt,) = llm.prompts
+    assert "[2] " in prompt and "[3] " not in prompt
+    assert hits[0].text.strip()[:40] in prompt and hits[2].text.strip()[:40] not in prompt
+
+    # A caller's k is the number of passages it wants the model to read.
+    asking.ask(QUESTION, k=3)
+    assert "[3] " in llm.prompts[-1] and "[4] " not in llm.prompts[-1]
 
 
 def test_a_citation_moves_to_the_passage_that_holds_the_answer(
