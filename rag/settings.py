@@ -168,8 +168,9 @@ class AnswerSettings(BaseModel):
         default=4,
         ge=1,
         le=50,
-        description="Passages retrieved for an answer: the checks before and after the model "
-        "read all of them; the best `prompt_sources` of them are packed into its prompt.",
+        description="Passages retrieved for an answer: the checks before the model read all "
+        "of them; the best `prompt_sources` are packed into its prompt, and the checks after "
+        "it read those.",
     )
     prompt_sources: int = Field(
         default=2,

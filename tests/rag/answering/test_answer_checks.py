@@ -140,7 +140,7 @@ def test_an_answer_passes_when_another_packed_source_verifies_it(
     assert refused.timings["verification_passes"] > 1  # every packed source was asked
 
 
-def test_the_prompt_holds_the_best_passages_and_the_checks_read_them_all(
+def test_the_prompt_holds_the_best_passages_and_retrieval_all_of_them(
     retriever: Retriever, embedder: Embedder
 ) -> None:
     settings = retriever.kb.settings.model_copy(deep=True)
