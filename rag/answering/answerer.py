@@ -141,14 +141,7 @@ class Answerer:
             question, history, self.llm, use_llm=self.settings.answer.condense_with_llm
         )
         condense_ms = (time.perf_counter() - started) * 1000
-        # The checks read every retrieved passage; the prompt holds the best `packed`.
-        packed = k or self.settings.answer.prompt_sources
-        result = self.retriever.search(
-            standalone,
-            k=max(packed, self.settings.answer.sources),
-            mode=mode,
-            search_filter=search_filter,
-        )
+        result, packed = self._retrieve(standalone, k=k, mode=mode, search_filter=search_filter)
         draft = AnswerDraft(
             question=question,
             standalone=standalone,
@@ -179,13 +172,29 @@ class Answerer:
     ) -> str | None:
         """The prompt ``stream`` sends the LLM for a first question (None: refused before
         the LLM). For benchmarks that compare the LLM path with plain llama.cpp."""
-        result = self.retriever.search(
-            question, k=self.settings.answer.sources, search_filter=search_filter
-        )
+        result, packed = self._retrieve(question, k=None, mode=None, search_filter=search_filter)
         if self._evidence(question, result) is None:
             return None
-        packed = result.hits[: self.settings.answer.prompt_sources]
-        return self._plan(question, packed, (), self.settings.llm.max_tokens).prompt
+        return self._plan(question, result.hits[:packed], (), self.settings.llm.max_tokens).prompt
+
+    def _retrieve(
+        self,
+        question: str,
+        *,
+        k: int | None,
+        mode: SearchMode | str | None,
+        search_filter: SearchFilter | None,
+    ) -> tuple[SearchResult, int]:
+        """The retrieved passages and how many of the best go into the prompt (the caller's
+        ``k``, else ``prompt_sources``). The checks before the model read all of them."""
+        packed = k or self.settings.answer.prompt_sources
+        result = self.retriever.search(
+            question,
+            k=max(packed, self.settings.answer.sources),
+            mode=mode,
+            search_filter=search_filter,
+        )
+        return result, packed
 
     def _evidence(self, question: str, result: SearchResult) -> Vocabulary | None:
         """The retrieved passages' words, when some passage is close in meaning and, unless

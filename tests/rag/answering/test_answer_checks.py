@@ -151,6 +151,7 @@ def test_the_prompt_holds_the_best_passages_and_retrieval_all_of_them(
     answer = asking.ask(QUESTION)
     assert answer.retrieved_chunk_ids == [h.chunk_id for h in hits]
     (prompt,) = llm.prompts
+    assert asking.packed_prompt(QUESTION) == prompt  # what the benchmarks compare
     assert "[2] " in prompt and "[3] " not in prompt
     assert hits[0].text.strip()[:40] in prompt and hits[2].text.strip()[:40] not in prompt
 
