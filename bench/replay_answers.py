@@ -200,8 +200,8 @@ def main() -> None:
         return evaluate_qa([r for r, _ in replayed], answer=lambda q: outcomes[q])
 
     keys = (
-        "answer_contains_gold", "f1", "citation_accuracy", "refusal_rate_off_topic",
-        "refusal_rate_on_topic_unanswerable", "false_refusal_rate",
+        "answer_contains_gold", "f1", "citation_accuracy", "citation_accuracy_answered",
+        "refusal_rate_off_topic", "refusal_rate_on_topic_unanswerable", "false_refusal_rate",
     )  # fmt: skip
     weights = sorted({float(w) for w in args.weights.split(",")} | {relevance_weight(configured)})
     curve = []

@@ -207,7 +207,8 @@ def evaluate_qa(
 
 @dataclass(slots=True)
 class _QATally:
-    # contains, em, f1, gold_recall, citation_hits, false_refusals, empty_or_looping
+    # contains, em, f1, gold_recall, citation_hits, answered (answerable, not refused),
+    # answered_citation_hits, false_refusals, empty_or_looping
     sums: collections.defaultdict[str, float] = field(
         default_factory=lambda: collections.defaultdict(float)
     )
@@ -232,8 +233,12 @@ class _QATally:
             self.sums["em"] += exact_match(text, row.answers)
             self.sums["f1"] += token_f1(text, row.answers)
         if row.doc_id is not None:
+            cites_gold = row.doc_id in outcome.cited_doc_ids
             self.sums["gold_recall"] += row.doc_id in outcome.retrieved_doc_ids[:5]
-            self.sums["citation_hits"] += row.doc_id in outcome.cited_doc_ids
+            self.sums["citation_hits"] += cites_gold
+            if not outcome.refused:
+                self.sums["answered"] += 1
+                self.sums["answered_citation_hits"] += cites_gold
 
     def report(self, rows: Sequence[QARow]) -> dict[str, Any]:
         kinds = collections.Counter(r.kind for r in rows)
@@ -251,7 +256,12 @@ class _QATally:
             "em": round(self.sums["em"] / n, 4),
             "f1": round(self.sums["f1"] / n, 4),
             "gold_passage_recall_at_5": round(self.sums["gold_recall"] / n, 4),
+            # Over every answerable row, a refusal counting as a miss (the headline figure).
             "citation_accuracy": round(self.sums["citation_hits"] / n, 4),
+            # Over the answers given: how often what was said cites the right passage.
+            "citation_accuracy_answered": round(
+                self.sums["answered_citation_hits"] / max(1, self.sums["answered"]), 4
+            ),
             "refusal_rate_off_topic": refusal_rate("off_topic"),
             "refusal_rate_on_topic_unanswerable": refusal_rate("on_topic_unanswerable"),
             "false_refusal_rate": round(self.sums["false_refusals"] / n, 4),

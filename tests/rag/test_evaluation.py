@@ -55,3 +55,23 @@ def test_unanswerable_rows_count_as_correct_when_refused() -> None:
     assert metrics["refusal_rate_off_topic"] == 1.0
     assert metrics["false_refusal_rate"] == 0.0
     assert metrics["questions"] == 2
+
+
+def test_citation_accuracy_over_all_answerable_rows_and_over_the_answers_given() -> None:
+    rows = [
+        QARow("1", "q1", ("Paris",), "doc1"),
+        QARow("2", "q2", ("Rome",), "doc2"),
+        QARow("3", "q3", ("Oslo",), "doc3"),
+        QARow("4", "q4", ("Bern",), "doc4"),
+    ]
+    outcomes = {
+        "q1": QAOutcome("Paris [1]", False, ["doc1"], ["doc1"], 1.0),
+        "q2": QAOutcome("Rome [1]", False, ["doc9", "doc2"], ["doc9"], 1.0),
+        "q3": QAOutcome("", True, ["doc3"], [], 1.0, refusal_reason="unsupported"),
+        "q4": QAOutcome("", True, ["doc4"], [], 1.0, refusal_reason="unsupported"),
+    }
+    metrics = evaluate_qa(rows, answer=lambda q: outcomes[q])
+    # The refusals count as misses in the headline figure, not among the answers given.
+    assert metrics["citation_accuracy"] == 0.25
+    assert metrics["citation_accuracy_answered"] == 0.5
+    assert metrics["false_refusal_rate"] == 0.5
