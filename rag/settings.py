@@ -197,10 +197,11 @@ class AnswerSettings(BaseModel):
         description="The coverage check applies only while the best passage's cosine similarity "
         "is under this: a close paraphrase shares the question's meaning, not its words.",
     )
-    verify: bool = Field(
-        default=True,
+    verify: bool | None = Field(
+        default=None,
         description="Ask the model, in a second short pass, whether the cited passage answers "
-        "exactly this question; refuse below `min_verification`.",
+        "exactly this question; refuse below `min_verification`. Default: on, except for the "
+        "tiny preset, whose answer to that pass carries no signal (see the README).",
     )
     verify_sources: Literal["cited", "packed"] = Field(
         default="cited",

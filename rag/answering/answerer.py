@@ -85,6 +85,16 @@ def min_verification(settings: Settings, *, missing_terms: bool = False) -> floa
     return preset.min_verification_missing_terms if missing_terms else preset.min_verification
 
 
+def verifies(settings: Settings) -> bool:
+    """Whether the verification pass runs: configured, else the preset's (on for a model
+    given by path)."""
+    if settings.answer.verify is not None:
+        return settings.answer.verify
+    if settings.llm.model_path is not None:
+        return True
+    return LLM_PRESETS[settings.llm.preset].verifies
+
+
 def relevance_weight(settings: Settings) -> float:
     """How far retrieval's best cosine moves P(yes): configured, else calibrated for the
     preset (0, off, for a model given by path)."""
@@ -105,7 +115,7 @@ class Answerer:
         self.settings = settings
         # Evaluated once, by the first prompt that starts with them, so no later answer pays
         # for the instructions (nor any verification for its worked examples) again.
-        if settings.answer.verify:
+        if verifies(settings):
             llm.cache_prefix(verification_prefix(llm.render))
         llm.cache_prefix(instructions_prefix(llm.render))
 
@@ -327,7 +337,7 @@ class Answerer:
         """The number of the source that holds the answer: the cited one when verification
         is off or confirms it, another packed source the verification pass confirms (when
         the settings let it ask them), or None when none reaches the threshold."""
-        if not self.settings.answer.verify:
+        if not verifies(self.settings):
             return cited
         floor = min_verification(self.settings, missing_terms=bool(draft.missing_terms))
         weight = relevance_weight(self.settings)

@@ -97,6 +97,27 @@ def test_the_verification_pass_decides(retriever: Retriever, embedder: Embedder)
     assert [c.source.rsplit("/", 1)[-1] for c in trusted.citations] == ["handbook.md"]
 
 
+def test_the_tiny_preset_skips_the_verification_pass_unless_asked(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    said = ["Saturday from 10:00 to 16:00 [1]."]
+
+    def ask(**answer_settings: object) -> Answer:
+        settings = retriever.kb.settings.model_copy(deep=True)
+        settings.llm.preset = "tiny"
+        settings.answer = settings.answer.model_copy(update=answer_settings)
+        llm = ScriptedLLM(said, yes=0.05)
+        return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=settings).ask(
+            QUESTION
+        )
+
+    unverified = ask()
+    assert not unverified.refused and "verification_yes" not in unverified.timings
+    verified = ask(verify=True)
+    assert verified.refused and verified.refusal_reason == "unsupported"
+    assert verified.timings["verification_yes"] == 0.05
+
+
 def test_by_default_only_the_cited_source_can_confirm_an_answer(
     retriever: Retriever, embedder: Embedder
 ) -> None:
