@@ -44,6 +44,7 @@ from rag.answering.verification import (
     declines,
     has_content,
     missing_facts,
+    only_loop,
     strip_loop,
     verification_messages,
     verification_prefix,
@@ -293,9 +294,11 @@ class Answerer:
             else:
                 pieces.append(piece)
                 yield TokenEvent(piece)
-        text, looped = strip_loop("".join(pieces).strip())
+        generated = "".join(pieces).strip()
+        text, looped = strip_loop(generated)
         draft.looped = looped or looping
-        return text
+        # Nothing but a loop: the cut keeps a fragment, which is refused as empty.
+        return "" if only_loop(generated) else text
 
     def _verified(
         self, draft: AnswerDraft, text: str, sources: Sequence[tuple[SearchHit, str]]

@@ -32,28 +32,52 @@ class RefusalReason(enum.StrEnum):
 _WORDS = re.compile(r"\S+")
 
 
-def repeated_tail(text: str, *, ngram: int = 6, repeats: int = 3) -> int | None:
-    """Where a loop starts: the character offset of the second copy of an n-gram of words
-    that has just occurred ``repeats`` times; None when the text does not loop."""
-    spans = [(m.start(), m.group(0).lower()) for m in _WORDS.finditer(text)]
-    if len(spans) < ngram * repeats:
+def _loop_copies(text: str, *, ngram: int, repeats: int) -> tuple[int, int] | None:
+    """Word indices of the first two copies of the n-gram that ends the text, when it has
+    just occurred ``repeats`` times; None when the text does not loop."""
+    words = [w.lower() for w in _WORDS.findall(text)]
+    if len(words) < ngram * repeats:
         return None
-    words = [w for _, w in spans]
     tail = words[-ngram:]
     hits = [i for i in range(len(words) - ngram + 1) if words[i : i + ngram] == tail]
     if len(hits) < repeats:
         return None
-    return spans[hits[1]][0]
+    return hits[0], hits[1]
+
+
+_LOOP_SHAPES = ((6, 3), (3, 5), (1, 8))  # long repeated phrases, short lines many times
+
+
+def repeated_tail(text: str, *, ngram: int = 6, repeats: int = 3) -> int | None:
+    """Where a loop starts: the character offset of the second copy of an n-gram of words
+    that has just occurred ``repeats`` times; None when the text does not loop."""
+    copies = _loop_copies(text, ngram=ngram, repeats=repeats)
+    if copies is None:
+        return None
+    return [m.start() for m in _WORDS.finditer(text)][copies[1]]
 
 
 def strip_loop(text: str) -> tuple[str, bool]:
     """The text cut before its first repetition of a looping n-gram, and whether it looped.
     Catches both long repeated phrases and short lines repeated many times."""
-    for ngram, repeats in ((6, 3), (3, 5), (1, 8)):
+    for ngram, repeats in _LOOP_SHAPES:
         start = repeated_tail(text, ngram=ngram, repeats=repeats)
         if start is not None:
             return text[:start].rstrip(), True
     return text, False
+
+
+def only_loop(text: str) -> bool:
+    """The text repeats one phrase from its first word: the model never said anything else
+    (e.g. "his translation of the Bible into" over and over), so what a cut keeps is a
+    fragment, not an answer. A loop after a first sentence leaves that sentence standing."""
+    for ngram, repeats in _LOOP_SHAPES:
+        copies = _loop_copies(text, ngram=ngram, repeats=repeats)
+        if copies is not None:
+            period = copies[1] - copies[0]
+            words = [w.lower() for w in _WORDS.findall(text)]
+            return words[:period] == words[period : 2 * period]  # a copy from the first word
+    return False
 
 
 # --- content ------------------------------------------------------------------------------

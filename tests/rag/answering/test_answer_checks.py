@@ -70,6 +70,15 @@ def test_a_looping_generation_is_stopped_and_cut(retriever: Retriever, embedder:
     assert answer.looped and "Adjust the wheel. Adjust the wheel. Adjust" not in answer.answer
 
 
+def test_a_generation_that_is_nothing_but_a_loop_is_refused_as_empty(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    llm = ScriptedLLM([" The opening hours on"] * 300)
+    answer = answerer(retriever, embedder, llm).ask(QUESTION, max_tokens=400)
+    assert llm.produced < 60
+    assert answer.refused and answer.refusal_reason == "empty" and answer.looped
+
+
 @pytest.mark.parametrize(
     ("said", "reason"),
     [

@@ -14,6 +14,7 @@ from rag.answering.verification import (
     fact_tokens,
     has_content,
     missing_facts,
+    only_loop,
     strip_loop,
     verification_messages,
     verification_prefix,
@@ -34,6 +35,15 @@ def test_a_looping_answer_is_cut_before_the_repetition() -> None:
     assert looped and len(text) < len(looping) / 3 and text.startswith("1. Remove the wheel.")
     fine = "Remove the wheel, find the puncture, then patch the tube [1]."
     assert strip_loop(fine) == (fine, False)
+
+
+def test_a_text_that_is_nothing_but_a_loop_is_told_from_one_that_loops_after_an_answer() -> None:
+    assert only_loop("his translation of the Bible into " * 5)
+    assert only_loop("Denver Broncos " * 9)
+    # A first sentence stands, even when it shares words with the loop that follows.
+    assert not only_loop("1. Remove the wheel. " + "N. Adjust the wheel. " * 12)
+    assert not only_loop("The Daleks [1]. " + "The oldest villains from " * 6)
+    assert not only_loop("Remove the wheel, find the puncture, then patch the tube [1].")
 
 
 def test_boilerplate_alone_is_not_an_answer() -> None:
