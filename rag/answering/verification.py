@@ -32,52 +32,48 @@ class RefusalReason(enum.StrEnum):
 _WORDS = re.compile(r"\S+")
 
 
-def _loop_copies(text: str, *, ngram: int, repeats: int) -> tuple[int, int] | None:
-    """Word indices of the first two copies of the n-gram that ends the text, when it has
-    just occurred ``repeats`` times; None when the text does not loop."""
-    words = [w.lower() for w in _WORDS.findall(text)]
-    if len(words) < ngram * repeats:
-        return None
-    tail = words[-ngram:]
-    hits = [i for i in range(len(words) - ngram + 1) if words[i : i + ngram] == tail]
-    if len(hits) < repeats:
-        return None
-    return hits[0], hits[1]
+# The longest repeated unit looked for, in words, and how many back-to-back copies of a unit
+# make a loop: a single word 8 times, a short phrase 5, anything longer 3.
+_LONGEST_PERIOD = 40
 
 
-_LOOP_SHAPES = ((6, 3), (3, 5), (1, 8))  # long repeated phrases, short lines many times
+def _copies_needed(period: int) -> int:
+    return 8 if period == 1 else 5 if period <= 3 else 3
 
 
-def repeated_tail(text: str, *, ngram: int = 6, repeats: int = 3) -> int | None:
-    """Where a loop starts: the character offset of the second copy of an n-gram of words
-    that has just occurred ``repeats`` times; None when the text does not loop."""
-    copies = _loop_copies(text, ngram=ngram, repeats=repeats)
-    if copies is None:
-        return None
-    return [m.start() for m in _WORDS.finditer(text)][copies[1]]
+def _loop(text: str) -> tuple[list[re.Match[str]], int, int] | None:
+    """The text's words, where its loop begins (a word index) and the loop's period, when
+    the text ends with enough back-to-back copies of one unit of words; None otherwise.
+
+    Only consecutive copies count: a long answer uses "the" or "one of the" many times
+    without looping (counting every occurrence cut such answers at their second "the")."""
+    spans = list(_WORDS.finditer(text))
+    words = [m.group(0).lower() for m in spans]
+    for period in range(1, min(_LONGEST_PERIOD, len(words) // 2) + 1):
+        start = len(words) - period
+        while start > 0 and words[start - 1] == words[start - 1 + period]:
+            start -= 1
+        if len(words) - start >= period * _copies_needed(period):
+            return spans, start, period
+    return None
 
 
 def strip_loop(text: str) -> tuple[str, bool]:
-    """The text cut before its first repetition of a looping n-gram, and whether it looped.
-    Catches both long repeated phrases and short lines repeated many times."""
-    for ngram, repeats in _LOOP_SHAPES:
-        start = repeated_tail(text, ngram=ngram, repeats=repeats)
-        if start is not None:
-            return text[:start].rstrip(), True
-    return text, False
+    """The text cut before the second copy of the unit it repeats at its end, and whether it
+    looped. Catches long repeated sentences and short phrases repeated many times."""
+    loop = _loop(text)
+    if loop is None:
+        return text, False
+    spans, start, period = loop
+    return text[: spans[start + period].start()].rstrip(), True
 
 
 def only_loop(text: str) -> bool:
-    """The text repeats one phrase from its first word: the model never said anything else
-    (e.g. "his translation of the Bible into" over and over), so what a cut keeps is a
-    fragment, not an answer. A loop after a first sentence leaves that sentence standing."""
-    for ngram, repeats in _LOOP_SHAPES:
-        copies = _loop_copies(text, ngram=ngram, repeats=repeats)
-        if copies is not None:
-            period = copies[1] - copies[0]
-            words = [w.lower() for w in _WORDS.findall(text)]
-            return words[:period] == words[period : 2 * period]  # a copy from the first word
-    return False
+    """The text repeats one unit from its first word: the model never said anything else
+    (e.g. "The oldest villains from" over and over), so what a cut keeps is a fragment, not
+    an answer. A loop after a first sentence leaves that sentence standing."""
+    loop = _loop(text)
+    return loop is not None and loop[1] == 0
 
 
 # --- content ------------------------------------------------------------------------------

@@ -70,6 +70,20 @@ def test_a_looping_generation_is_stopped_and_cut(retriever: Retriever, embedder:
     assert answer.looped and "Adjust the wheel. Adjust the wheel. Adjust" not in answer.answer
 
 
+def test_a_long_answer_that_repeats_common_words_is_not_stopped(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    said = (
+        "On Saturday the workshop is open from 10:00 to 16:00 [1]. At the desk the staff "
+        "lend the tools and the stands to the members, and the members return the tools to "
+        "the desk before the end of the day, when the staff close the"
+    )
+    pieces = [f" {word}" for word in said.split()]
+    llm = ScriptedLLM(pieces)
+    answer = answerer(retriever, embedder, llm).ask(QUESTION, max_tokens=400)
+    assert llm.produced == len(pieces) and not answer.looped
+
+
 def test_a_generation_that_is_nothing_but_a_loop_is_refused_as_empty(
     retriever: Retriever, embedder: Embedder
 ) -> None:

@@ -37,6 +37,21 @@ def test_a_looping_answer_is_cut_before_the_repetition() -> None:
     assert strip_loop(fine) == (fine, False)
 
 
+def test_words_and_phrases_used_often_are_not_a_loop_unless_back_to_back() -> None:
+    # What the tiny model said (wrong, but no loop): "the" nine times, "of the original"
+    # twice, ending on "the". Counting every occurrence had cut it at its second "the".
+    rambling = (
+        'The oldest villains from the Doctor Who series are the "Sabre" and the "Marauder\'s '
+        'Revenge." The Sabre is a 1980s variant of the original "Saber" that was introduced '
+        "in 2013. The Marriner's Revenge, on the other hand, is a 1975 variant of the original "
+        '"Marauder\'s Revenge," which has been replaced by the'
+    )
+    assert strip_loop(rambling) == (rambling, False) and not only_loop(rambling)
+    steps = " ".join(f"Step {n}: check one of the spokes." for n in range(1, 9))
+    assert strip_loop(steps) == (steps, False)
+    assert strip_loop("no " * 10) == ("no", True)
+
+
 def test_a_text_that_is_nothing_but_a_loop_is_told_from_one_that_loops_after_an_answer() -> None:
     assert only_loop("his translation of the Bible into " * 5)
     assert only_loop("Denver Broncos " * 9)
