@@ -70,8 +70,8 @@ def strip_loop(text: str) -> tuple[str, bool]:
 
 def only_loop(text: str) -> bool:
     """The text repeats one unit from its first word: the model never said anything else
-    (e.g. "The oldest villains from" over and over), so what a cut keeps is a fragment, not
-    an answer. A loop after a first sentence leaves that sentence standing."""
+    (the same few words over and over), so what a cut keeps is at best a fragment, not an
+    answer. A loop after a first sentence leaves that sentence standing."""
     loop = _loop(text)
     return loop is not None and loop[1] == 0
 
