@@ -73,12 +73,15 @@ def test_pool_answers_equal_in_process_answers(
     sample_kb: KnowledgeBase,
     embedder: Embedder,
 ) -> None:
-    settings = sample_kb.settings.model_copy(update={"llm": TINY})
+    # The verification pass on, although tiny skips it by default: its P(yes) on a server
+    # (one-token requests) must equal the in-process one.
+    verifying = sample_kb.settings.answer.model_copy(update={"verify": True})
+    settings = sample_kb.settings.model_copy(update={"llm": TINY, "answer": verifying})
     retriever = Retriever(sample_kb, embedder, settings.retrieval)
     pool = pool_of(*(s.url for s in two_servers))
     local = Answerer(retriever=retriever, llm=tiny_local, embedder=embedder, settings=settings)
     pooled = Answerer(retriever=retriever, llm=pool, embedder=embedder, settings=settings)
-    lengths = []
+    lengths, verified = [], 0
     for question in QUESTIONS:
         expected_text, expected = generated(local, question)
         got_text, got = generated(pooled, question)
@@ -89,10 +92,12 @@ def test_pool_answers_equal_in_process_answers(
         assert [c.chunk_id for c in got.citations] == [c.chunk_id for c in expected.citations]
         assert got.timings["completion_tokens"] == expected.timings["completion_tokens"]
         if "verification_yes" in expected.timings:
+            verified += 1
             assert got.timings["verification_yes"] == pytest.approx(
                 expected.timings["verification_yes"], abs=0.01
             )
     assert max(lengths) > 20  # at least one generation long enough to tell apart
+    assert verified > 0  # and the verification pass compared at least once
     # An idle pool spreads its calls over both servers.
     assert all(member.llm.calls > 0 for member in pool.members)
 
