@@ -12,7 +12,10 @@ before the model is asked, pure functions over text.
 
 Words match on their first five letters when longer than four, so "lubricate" finds
 "lubrication"; a plural finds its singular ("yards" finds "39-yard": hyphenated words are
-found by their parts too) and "Apollo's" finds "Apollo".
+found by their parts too) and "Apollo's" finds "Apollo". An acronym finds its spelled-out
+name or its dotted form ("NYC" finds "New York City", "US" finds "U.S."): SQuAD questions
+abbreviate names their paragraphs spell out, and a term counted missing asks the
+verification for a surer yes.
 """
 
 from __future__ import annotations
@@ -25,10 +28,42 @@ from rag.answering.words import STOP_WORDS, content_words
 _WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*", re.UNICODE)
 _POSSESSIVE = re.compile(r"['\u2019]s$")
 _PREFIX = 5
+_WORD_OR_MARK = re.compile(rf"{_WORD.pattern}|[^\w\s]", re.UNICODE)
+_DOTTED = re.compile(r"(?<![^\W_])(?:[^\W\d_]\.){2,}")
+# Small words a name may hold between its capitalised words ("Bank of England").
+_NAME_JOINERS = frozenset({"of", "the", "for", "de", "la"})
+_LONGEST_ACRONYM = 6
 
 
 def _singular(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _name_initials(text: str) -> set[str]:
+    """The acronyms a text's names make: the initials of every run of two or more
+    capitalised words ("New York City" -> "nyc", "ny", "yc"), with and without the small
+    words inside them ("United States of America" -> "usa", "usoa"), and dotted
+    abbreviations spelled without their dots ("U.S." -> "us")."""
+    initials = {m.group(0).replace(".", "").lower() for m in _DOTTED.finditer(text)}
+    run: list[str] = []
+    # Punctuation ends a name: "... New York City. The United States ..." holds two.
+    for word in [*_WORD_OR_MARK.findall(text), "."]:
+        if word[0].isupper() or (run and word in _NAME_JOINERS):
+            run.append(word)
+            continue
+        while run and run[-1] in _NAME_JOINERS:
+            run.pop()
+        for start in range(len(run)):
+            if run[start] in _NAME_JOINERS:
+                continue
+            for end in range(start + 2, min(start + 2 * _LONGEST_ACRONYM, len(run)) + 1):
+                name = run[start:end]
+                if name[-1] in _NAME_JOINERS:
+                    continue
+                initials.add("".join(w[0] for w in name).lower())
+                initials.add("".join(w[0] for w in name if w not in _NAME_JOINERS).lower())
+        run = []
+    return {i for i in initials if 2 <= len(i) <= _LONGEST_ACRONYM}
 
 
 class Vocabulary:
@@ -36,7 +71,9 @@ class Vocabulary:
 
     def __init__(self, texts: Iterable[str]) -> None:
         self.words: set[str] = set()
+        self.acronyms: set[str] = set()
         for text in texts:
+            self.acronyms |= _name_initials(text)
             for word in _WORD.findall(text.lower()):
                 # "V&A's" and "2013-14" are found by their parts too.
                 for form in (word, *re.split(r"['\u2019-]", word)):
@@ -45,7 +82,7 @@ class Vocabulary:
 
     def has(self, word: str) -> bool:
         word = _singular(_POSSESSIVE.sub("", word.lower()))
-        if word in self.words:
+        if word in self.words or word in self.acronyms:
             return True
         if len(word) > _PREFIX - 1 and word[:_PREFIX] in self.prefixes:
             return True
@@ -83,9 +120,18 @@ def specific_terms(question: str) -> list[str]:
     return list(dict.fromkeys(terms))
 
 
+def _found(term: str, vocabulary: Vocabulary) -> bool:
+    """A hyphenated term is found when its specific parts are: "Halloween-themed" by
+    "Halloween", "pre-2007" by "2007" (the general part may be worded otherwise)."""
+    if vocabulary.has(term):
+        return True
+    parts = specific_terms(" ".join(["Of", *term.split("-")])) if "-" in term else []
+    return bool(parts) and all(vocabulary.has(p) for p in parts)
+
+
 def missing_terms(question: str, vocabulary: Vocabulary) -> list[str]:
     """The question's specific terms that no passage mentions."""
-    return [t for t in specific_terms(question) if not vocabulary.has(t)]
+    return [t for t in specific_terms(question) if not _found(t, vocabulary)]
 
 
 def passage_vocabulary(passages: Sequence[tuple[str, str | None, str]]) -> Vocabulary:

@@ -50,3 +50,23 @@ def test_an_empty_vocabulary_finds_nothing() -> None:
     empty = Vocabulary([])
     assert question_coverage("How many yards?", empty) == 0.0
     assert missing_terms("Where is Berlin?", empty) == ["Berlin"]
+
+
+def test_an_acronym_finds_the_name_it_abbreviates() -> None:
+    passages = passage_vocabulary(
+        [
+            ("Tennis", None, "The U.S. Open is played in Queens, New York City. Tickets sell out."),
+            ("Banks", None, "The Bank of England sets the rate; the Fed does not."),
+        ]
+    )
+    question = "Does the US Open in NYC sell more tickets than the BoE or the UK sells?"
+    # "US" is spelled "U.S.", "NYC" "New York City", "BoE" "Bank of England"; the UK is
+    # named nowhere, nor is "NYCT" (a run of names ends at the full stop before "Tickets").
+    assert missing_terms(question, passages) == ["UK"]
+    assert not passages.has("NYCT") and not passages.has("CTS")
+
+
+def test_a_hyphenated_term_is_found_by_its_specific_parts() -> None:
+    passages = passage_vocabulary([("Peanuts", None, "A Halloween special aired before 2007.")])
+    question = "Which Halloween-themed special aired pre-2007, and which Easter-themed one?"
+    assert missing_terms(question, passages) == ["Easter-themed"]
