@@ -56,6 +56,7 @@ def _name_initials(text: str) -> set[str]:
         for start in range(len(run)):
             if run[start] in _NAME_JOINERS:
                 continue
+            # Up to twice the longest acronym in words: the small words inside may not count.
             for end in range(start + 2, min(start + 2 * _LONGEST_ACRONYM, len(run)) + 1):
                 name = run[start:end]
                 if name[-1] in _NAME_JOINERS:
@@ -106,17 +107,20 @@ def question_coverage(question: str, vocabulary: Vocabulary) -> float:
     return 1.0 if found is None else found
 
 
+def _specific(word: str, *, first: bool) -> bool:
+    """A name, acronym or number: a digit, more than one capital, or a capital anywhere but
+    at the start of a sentence (``first``), where grammar puts one."""
+    if word.lower() in STOP_WORDS or len(word) < 2:
+        return False
+    capitals = sum(c.isupper() for c in word)
+    return any(c.isdigit() for c in word) or capitals > 1 or (not first and capitals > 0)
+
+
 def specific_terms(question: str) -> list[str]:
     """Names, acronyms and numbers: capitalised words after the first, words with more than
     one capital, and anything with a digit."""
-    terms = []
-    for position, word in enumerate(_WORD.findall(question)):
-        plain = _POSSESSIVE.sub("", word)
-        if plain.lower() in STOP_WORDS or len(plain) < 2:
-            continue
-        capitals = sum(c.isupper() for c in plain)
-        if any(c.isdigit() for c in plain) or capitals > 1 or (position > 0 and capitals):
-            terms.append(plain)
+    words = [_POSSESSIVE.sub("", w) for w in _WORD.findall(question)]
+    terms = [w for i, w in enumerate(words) if _specific(w, first=i == 0)]
     return list(dict.fromkeys(terms))
 
 
@@ -125,7 +129,7 @@ def _found(term: str, vocabulary: Vocabulary) -> bool:
     "Halloween", "pre-2007" by "2007" (the general part may be worded otherwise)."""
     if vocabulary.has(term):
         return True
-    parts = specific_terms(" ".join(["Of", *term.split("-")])) if "-" in term else []
+    parts = [p for p in term.split("-") if _specific(p, first=False)]
     return bool(parts) and all(vocabulary.has(p) for p in parts)
 
 
