@@ -85,11 +85,17 @@ _BOILERPLATE = frozenset(
 
 
 _YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_HEADING_LINE = re.compile(r"^\s*#{1,6}\s")
 
 
 def has_content(answer: str) -> bool:
-    """False for "", "The answer is:", "[1]" and the like; "No." answers a yes/no question."""
+    """False for "", "The answer is:", "[1]" and the like, and for Markdown headings alone
+    (the 0.5B model answered "How do I fix a flat tyre?" with "# Fixing a flat tyre": the
+    section's title copied, not what it says); "No." answers a yes/no question."""
     plain = without_citations(answer)
+    lines = [line for line in plain.splitlines() if line.strip()]
+    if lines and all(_HEADING_LINE.match(line) for line in lines):
+        return False
     if _YES_NO.match(plain):
         return True
     return any(w not in _BOILERPLATE for w in content_words(plain))

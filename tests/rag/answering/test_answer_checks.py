@@ -98,6 +98,7 @@ def test_a_generation_that_is_nothing_but_a_loop_is_refused_as_empty(
     [
         ([""], "empty"),
         (["The answer", " is:"], "empty"),
+        (["# Opening", " hours"], "empty"),
         (["The documents do not say."], "model_declined"),
         (["Saturday from 10:00 to 18:00 [1]."], "unsupported"),  # 18:00 is in no source
     ],

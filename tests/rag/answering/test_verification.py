@@ -66,6 +66,10 @@ def test_boilerplate_alone_is_not_an_answer() -> None:
         assert not has_content(empty), empty
     assert has_content("40 euros [1]") and has_content("Saturday")
     assert has_content("No [2]") and has_content("Yes, members may borrow tools.")
+    # A heading copied from a source names the section, it does not answer.
+    assert not has_content("# Fixing a flat tyre") and not has_content("## Tyres\n### Flats [1]")
+    assert has_content("# Fixing a flat tyre\n1. Remove the wheel [1].")
+    assert has_content("Tyres #1 and #2 [1]")
 
 
 def test_the_model_declining_is_recognised_in_its_usual_phrasings() -> None:
