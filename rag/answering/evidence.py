@@ -51,8 +51,6 @@ def _name_initials(text: str) -> set[str]:
         if word[0].isupper() or (run and word in _NAME_JOINERS):
             run.append(word)
             continue
-        while run and run[-1] in _NAME_JOINERS:
-            run.pop()
         for start in range(len(run)):
             if run[start] in _NAME_JOINERS:
                 continue
