@@ -170,7 +170,7 @@ class Answerer:
             return
         draft.missing_terms = missing_terms(standalone, vocabulary)
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
-        plan = self._plan(question, result.hits[:packed], history, answer_tokens)
+        plan = self._plan(question, result.hits, packed, history, answer_tokens)
         text = yield from self._generate(
             plan.prompt, draft, max_tokens=answer_tokens, temperature=temperature,
             should_stop=should_stop,
@@ -186,7 +186,7 @@ class Answerer:
         result, packed = self._retrieve(question, k=None, mode=None, search_filter=search_filter)
         if self._evidence(question, result) is None:
             return None
-        return self._plan(question, result.hits[:packed], (), self.settings.llm.max_tokens).prompt
+        return self._plan(question, result.hits, packed, (), self.settings.llm.max_tokens).prompt
 
     def _retrieve(
         self,
@@ -228,13 +228,17 @@ class Answerer:
         self,
         question: str,
         hits: Sequence[SearchHit],
+        packed: int,
         history: Sequence[ChatMessage],
         answer_tokens: int,
     ) -> PromptPlan:
+        """The prompt with the best ``packed`` passages. A hit that an earlier passage has
+        grown over adds no passage, so the next hit's does: with sections as chunks the
+        second hit is often the first one's neighbour."""
         hits_by_chunk = {h.chunk_id: h for h in hits}
         passages = [
             SourcePassage(p.chunk_id, hit.title, hit.section, hit.page, p.text)
-            for p in self._expanded(hits)
+            for p in self._expanded(hits)[:packed]
             if (hit := hits_by_chunk[p.chunk_id])
         ]
         return plan_prompt(

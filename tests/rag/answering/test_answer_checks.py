@@ -205,6 +205,26 @@ def test_the_prompt_holds_the_best_passages_and_retrieval_all_of_them(
     assert "[3] " in llm.prompts[-1] and "[4] " not in llm.prompts[-1]
 
 
+def test_a_hit_the_first_passage_grew_over_leaves_its_place_to_the_next(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    # The repair guide's sections are chunks: the title, then one per step. The best hit is
+    # the title, which grows over the first steps, the second hit among them.
+    question = "How do I fix a flat tyre?"
+    settings = retriever.kb.settings.model_copy(deep=True)
+    settings.answer.sources, settings.answer.prompt_sources = 4, 2
+    hits = retriever.search(question, k=4).hits
+    assert all(h.source.endswith("repair-flat-tire.md") for h in hits[:3])
+    assert hits[0].text.strip() == "# Fixing a flat tyre"
+    llm = ScriptedLLM(["remove the wheel [1]"])
+    Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=settings).ask(question)
+    (prompt,) = llm.prompts
+    assert "[2] " in prompt and "[3] " not in prompt
+    # Every step of the guide is in front of the model, the last one too.
+    for step in ("15 mm spanner", "two tyre levers", "vulcanising solution", "sidewall"):
+        assert step in " ".join(prompt.split())
+
+
 def test_a_citation_moves_to_the_passage_that_holds_the_answer(
     retriever: Retriever, embedder: Embedder
 ) -> None:
