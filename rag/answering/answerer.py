@@ -33,6 +33,7 @@ from rag.answering.evidence import (
 from rag.answering.grounding import GroundingReport, check_grounding, cited_to
 from rag.answering.llm import LLM, ChatMessage, GenerationStats
 from rag.answering.prompting import (
+    PROCEDURE_EXAMPLE_TURNS,
     PromptPlan,
     SourcePassage,
     instructions_prefix,
@@ -119,6 +120,7 @@ class Answerer:
         if verifies(settings):
             llm.cache_prefix(verification_prefix(llm.render))
         llm.cache_prefix(instructions_prefix(llm.render))
+        llm.cache_prefix(instructions_prefix(llm.render, examples=PROCEDURE_EXAMPLE_TURNS))
 
     def ask(self, question: str, **options: Unpack[AskOptions]) -> Answer:
         """The whole answer: ``stream`` consumed, so both paths cite the same way."""

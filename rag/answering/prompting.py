@@ -37,6 +37,36 @@ EXAMPLE_TURNS = (
     ChatMessage("assistant", "every 20 minutes [1]"),
 )
 
+# A question asking for steps gets a worked procedure instead: after the span example alone
+# the model answered "How do I find a puncture?" with the first step it read ("use a tyre
+# levers"). No SQuAD question of the report or calibration sets asks this way.
+PROCEDURE_EXAMPLE_TURNS = (
+    ChatMessage(
+        "user",
+        "Sources:\n[1] Kettle care - Descaling\nFill the kettle halfway with equal parts "
+        "water and white vinegar. Bring it to the boil and let it stand for an hour. Pour it "
+        "out, then boil fresh water twice and throw that away too.\n\nQuestion: How do I "
+        "descale the kettle?",
+    ),
+    ChatMessage(
+        "assistant",
+        "Fill it halfway with equal parts water and white vinegar, boil it and let it stand "
+        "for an hour [1]. Pour it out, then boil fresh water twice and discard it [1].",
+    ),
+)
+
+_ASKS_FOR_STEPS = re.compile(
+    r"^\s*(how\s+(do|can|should|could|would|does)\s+(i|we|you|one|someone)\b|how\s+to\b"
+    r"|what\s+(are\s+)?(the\s+)?steps\b|what\s+should\s+(i|we|you)\s+do\b)",
+    re.IGNORECASE,
+)
+
+
+def example_turns(question: str) -> tuple[ChatMessage, ...]:
+    """The worked exchange shown before ``question``: a procedure for "how do I ...", else a
+    bare fact."""
+    return PROCEDURE_EXAMPLE_TURNS if _ASKS_FOR_STEPS.search(question) else EXAMPLE_TURNS
+
 
 @dataclass(frozen=True, slots=True)
 class SourcePassage:
@@ -122,11 +152,13 @@ def shared_start(
 
 
 def instructions_prefix(
-    render: Callable[[Sequence[ChatMessage]], str], system_prompt: str = SYSTEM_PROMPT
+    render: Callable[[Sequence[ChatMessage]], str],
+    system_prompt: str = SYSTEM_PROMPT,
+    examples: Sequence[ChatMessage] = EXAMPLE_TURNS,
 ) -> str:
-    """The rendered start that every answer prompt shares: the instructions, the worked
-    example and the opening of the next user turn. The LLM evaluates it once and keeps it."""
-    return shared_start(render, [ChatMessage("system", system_prompt), *EXAMPLE_TURNS])
+    """The rendered start that answer prompts share: the instructions, the worked example
+    and the opening of the next user turn. The LLM evaluates it once and keeps it."""
+    return shared_start(render, [ChatMessage("system", system_prompt), *examples])
 
 
 def plan_prompt(
@@ -146,7 +178,7 @@ def plan_prompt(
     limit = n_ctx - answer_tokens
     history = [ChatMessage(m.role, neutralize_control_tokens(m.content)) for m in history]
     system = ChatMessage("system", system_prompt)
-    preamble = (system, *EXAMPLE_TURNS)
+    preamble = (system, *example_turns(question))
     bare = [*preamble, ChatMessage("user", user_message(question, []))]
     fixed = count_tokens(render(bare))
     if fixed > limit:

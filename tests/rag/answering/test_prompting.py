@@ -4,7 +4,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag.answering.llm import ChatMessage, LlamaCppLLM
-from rag.answering.prompting import SourcePassage, format_source, plan_prompt, trim_history
+from rag.answering.prompting import (
+    EXAMPLE_TURNS,
+    PROCEDURE_EXAMPLE_TURNS,
+    SourcePassage,
+    format_source,
+    instructions_prefix,
+    plan_prompt,
+    trim_history,
+)
 
 
 def words(n: int) -> str:
@@ -38,6 +46,33 @@ def test_sources_are_numbered_best_first_and_skipped_when_too_long() -> None:
     assert [s.number for s in plan.sources] == [1, 2]
     assert "[2] Doc 3" in plan.prompt
     assert plan.prompt_tokens <= 250
+
+
+def test_a_question_asking_for_steps_is_shown_a_worked_procedure() -> None:
+    def plan(question: str) -> str:
+        return plan_prompt(
+            question=question, passages=[passage(1, 20)], history=[], n_ctx=2000,
+            answer_tokens=50, count_tokens=fake_count, render=fake_render,
+        ).prompt  # fmt: skip
+
+    procedure = instructions_prefix(fake_render, examples=PROCEDURE_EXAMPLE_TURNS)
+    span = instructions_prefix(fake_render)
+    for question in (
+        "How do I fix a flat tyre?",
+        "how can we store bikes over winter?",
+        "What are the steps to adjust the brakes?",
+        "How to true a wheel?",
+    ):
+        assert plan(question).startswith(procedure), question
+    for question in (
+        "How many volunteers are there?",
+        "How did Luther react?",
+        "What should the rent be?",
+        "When is the workshop open?",
+    ):
+        assert plan(question).startswith(span), question
+    assert EXAMPLE_TURNS[-1].content not in procedure
+    assert PROCEDURE_EXAMPLE_TURNS[-1].content not in span
 
 
 def test_history_keeps_the_most_recent_turns() -> None:
