@@ -37,9 +37,10 @@ EXAMPLE_TURNS = (
     ChatMessage("assistant", "every 20 minutes [1]"),
 )
 
-# A question asking for steps gets a worked procedure instead: after the span example alone
-# the model answered "How do I find a puncture?" with the first step it read ("use a tyre
-# levers"). No SQuAD question of the report or calibration sets asks this way.
+# A question asking for steps gets a worked procedure instead: after the span example the
+# 1.5B model listed the repair guide's steps as bare words ("remove wheel, find puncture,
+# patch or replace [1]"); after this one it writes sentences and reaches the last step (the
+# inflation pressure). No SQuAD question of the report or calibration sets asks this way.
 PROCEDURE_EXAMPLE_TURNS = (
     ChatMessage(
         "user",
