@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.loaders import SECTION_SEPARATOR, LoadedDocument
+from ingest.loaders import SECTION_SEPARATOR, LoadedDocument, Section
 from rag.storage.records import ChunkSpec
 from rag.tokens import TokenCounter
 
 # Bump when the chunking algorithm changes, so stored documents are re-chunked.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,26 +110,62 @@ class Chunker:
 
     def _chunk(self, document: LoadedDocument) -> list[ChunkSpec]:
         specs: list[ChunkSpec] = []
+        whole = document.text
+        sections = document.sections
         section_start = 0
-        for section in document.sections:
+        # Where a run of headings with no body of their own starts: they open the next
+        # section's first chunk instead of being chunks (a title alone matches every question
+        # on its subject equally, and says nothing about which passage answers it).
+        heading_run: tuple[int, Section] | None = None
+        for index, section in enumerate(sections):
+            following = sections[index + 1] if index + 1 < len(sections) else None
+            if (
+                following is not None
+                and following.page == section.page
+                and _is_heading_only(section)
+            ):
+                heading_run = heading_run or (section_start, section)
+                section_start += len(section.text) + len(SECTION_SEPARATOR)
+                continue
             for offset, text in self.split_section(section.text):
                 if not text.strip():
                     continue
                 start = section_start + offset
-                specs.append(
-                    ChunkSpec(
-                        ordinal=len(specs),
-                        text=text,
-                        token_count=self.count_tokens(text),
-                        char_start=start,
-                        char_end=start + len(text),
-                        page=section.page,
-                        section=section.heading,
-                        content_hash=chunk_hash(text),
-                    )
-                )
+                if heading_run is not None:
+                    run_start, first_heading = heading_run
+                    opened = whole[run_start : start + len(text)]
+                    if self.count_tokens(opened) <= self.config.effective_tokens:
+                        start, text = run_start, opened
+                    else:  # no room: the headings become a chunk of their own
+                        specs.append(
+                            self._spec(len(specs), whole, run_start, section_start, first_heading)
+                        )
+                    heading_run = None
+                specs.append(self._spec(len(specs), whole, start, start + len(text), section))
             section_start += len(section.text) + len(SECTION_SEPARATOR)
         return specs
+
+    def _spec(self, ordinal: int, whole: str, start: int, end: int, section: Section) -> ChunkSpec:
+        text = whole[start:end].strip()
+        start = whole.index(text, start)
+        return ChunkSpec(
+            ordinal=ordinal,
+            text=text,
+            token_count=self.count_tokens(text),
+            char_start=start,
+            char_end=start + len(text),
+            page=section.page,
+            section=section.heading,
+            content_hash=chunk_hash(text),
+        )
+
+
+def _is_heading_only(section: Section) -> bool:
+    """A section that holds nothing but its own heading line ("# Fixing a flat tyre")."""
+    if section.heading is None:
+        return False
+    line = section.text.strip()
+    return "\n" not in line and line.lstrip("#").strip() == section.heading.rsplit(" > ", 1)[-1]
 
 
 def make_chunker(

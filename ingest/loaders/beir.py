@@ -28,7 +28,11 @@ def beir_documents(text: str, *, origin: str) -> Iterator[LoadedDocument | Docum
         if not body and not title:
             yield EmptyDocumentError(where, f"row '{row['_id']}' has no title or text")
             continue
-        sections = tuple(Section(text=part) for part in (title, body) if part)
+        # The title is the heading of the body: the chunker opens the body's first chunk
+        # with it rather than keeping it as a chunk of its own.
+        sections = ((Section(text=title, heading=title),) if title else ()) + (
+            (Section(text=body),) if body else ()
+        )
         extra = row.get("metadata")
         metadata: dict[str, Any] = {"beir_id": str(row["_id"])}
         if isinstance(extra, dict) and extra:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ingest.chunking import make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, Section
+from ingest.loaders.beir import beir_documents
 from rag.embedding import Embedder
 
 
@@ -89,3 +90,65 @@ def test_each_distinct_piece_is_counted_once_per_document(embedder: Embedder) ->
     counted.clear()
     chunker.chunk(doc)
     assert len(counted) == len(set(counted)) > 0
+
+
+def test_a_heading_alone_opens_the_first_chunk_of_what_follows(embedder: Embedder) -> None:
+    chunker = make_chunker(
+        chunk_tokens=60, chunk_overlap=8, max_seq_length=256, tokens=embedder.tokens
+    )
+    doc = document(
+        Section("# Fixing a flat tyre", heading="Fixing a flat tyre"),
+        Section("## Tools", heading="Fixing a flat tyre > Tools"),
+        Section(
+            "## Removing the wheel\n\nOpen the quick release.",
+            heading="Fixing a flat tyre > Removing the wheel",
+        ),
+        Section("## Inflating\n\nPump to 4 bar.", heading="Fixing a flat tyre > Inflating"),
+        Section("# Notes", heading="Notes"),  # nothing follows: a chunk of its own
+    )
+    chunks = chunker.chunk(doc)
+    assert [c.text.split("\n")[0] for c in chunks] == [
+        "# Fixing a flat tyre",
+        "## Inflating",
+        "# Notes",
+    ]
+    assert chunks[0].text.endswith("Open the quick release.") and "## Tools" in chunks[0].text
+    assert chunks[0].section == "Fixing a flat tyre > Removing the wheel"
+    assert [c.ordinal for c in chunks] == [0, 1, 2]
+    for chunk in chunks:
+        assert doc.text[chunk.char_start : chunk.char_end] == chunk.text
+
+
+def test_a_heading_stays_alone_across_pages_or_when_the_body_has_no_room(
+    embedder: Embedder,
+) -> None:
+    chunker = make_chunker(
+        chunk_tokens=20, chunk_overlap=0, max_seq_length=256, tokens=embedder.tokens
+    )
+    full = " ".join(["spokes and rims"] * 4)  # 20 tokens: the chunk is full
+    assert embedder.tokens.count(full) == 20
+    heading = Section("# Wheels", heading="Wheels", page=1)
+    for doc in (
+        document(heading, Section("Truing takes patience.", page=2)),
+        document(heading, Section(full, page=1)),
+    ):
+        chunks = chunker.chunk(doc)
+        assert chunks[0].text == "# Wheels" and len(chunks) == 2
+        assert chunks[0].page == 1 and chunks[0].section == "Wheels"
+        assert all(doc.text[c.char_start : c.char_end] == c.text for c in chunks)
+        assert all(c.token_count <= 20 for c in chunks)
+    # A line that is not its section's heading is text, chunked as before.
+    intro = document(Section("Wheels", heading="Care"), Section("Truing takes patience."))
+    assert [c.text for c in chunker.chunk(intro)] == ["Wheels", "Truing takes patience."]
+
+
+def test_a_corpus_title_opens_its_passage(embedder: Embedder) -> None:
+    chunker = make_chunker(
+        chunk_tokens=256, chunk_overlap=32, max_seq_length=256, tokens=embedder.tokens
+    )
+    row = '{"_id": "SB_4", "title": "Super Bowl 50", "text": "The game was played in 2016."}'
+    (doc,) = beir_documents(row, origin="corpus.jsonl")
+    assert isinstance(doc, LoadedDocument)
+    (chunk,) = chunker.chunk(doc)
+    assert chunk.text == "Super Bowl 50\n\nThe game was played in 2016."
+    assert chunk.char_start == 0 and chunk.section is None
