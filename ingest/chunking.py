@@ -2,8 +2,9 @@
 
 Each section (a PDF page, a Markdown/HTML/DOCX heading's body) is split on its own with
 LangChain's recursive splitter, measuring length with the embedding model's tokenizer, so a
-chunk never straddles two sections and always knows its page and heading. Offsets point into
-``LoadedDocument.text``.
+chunk never straddles two sections' text and always knows its page and heading. A heading
+with no body of its own is no chunk: it opens the first chunk of the section after it.
+Offsets point into ``LoadedDocument.text``.
 """
 
 from __future__ import annotations
