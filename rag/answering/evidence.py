@@ -98,11 +98,27 @@ def words_found(text: str, vocabulary: Vocabulary) -> float | None:
     return sum(vocabulary.has(w) for w in words) / len(words)
 
 
+# A request ("Explain step by step, in great detail, everything about ...") says how to
+# answer in words no passage needs to hold. Only a question opening with one of these verbs
+# loses them (no SQuAD question of the report or calibration sets does), so "How did he
+# describe himself?" keeps "describe".
+_REQUEST_OPENINGS = frozenset(
+    {"explain", "describe", "tell", "list", "give", "show", "summarise", "summarize", "please"}
+)
+_REQUEST_WORDS = _REQUEST_OPENINGS | frozenset(
+    {"step", "steps", "detail", "details", "detailed", "everything", "briefly"}
+)
+
+
 def question_coverage(question: str, vocabulary: Vocabulary) -> float:
     """Share of the question's content words found in the passages (1.0 for a question
-    without content words: nothing to judge it by)."""
-    found = words_found(question, vocabulary)
-    return 1.0 if found is None else found
+    without content words: nothing to judge it by); a request's own words left out."""
+    words = list(dict.fromkeys(content_words(question)))
+    if words and words[0] in _REQUEST_OPENINGS:
+        words = [w for w in words if w not in _REQUEST_WORDS]
+    if not words:
+        return 1.0
+    return sum(vocabulary.has(w) for w in words) / len(words)
 
 
 def _specific(word: str, *, first: bool) -> bool:

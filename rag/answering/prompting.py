@@ -58,7 +58,8 @@ PROCEDURE_EXAMPLE_TURNS = (
 
 _ASKS_FOR_STEPS = re.compile(
     r"^\s*(how\s+(do|can|should|could|would|does)\s+(i|we|you|one|someone)\b|how\s+to\b"
-    r"|what\s+(are\s+)?(the\s+)?steps\b|what\s+should\s+(i|we|you)\s+do\b)",
+    r"|what\s+(are\s+)?(the\s+)?steps\b|what\s+should\s+(i|we|you)\s+do\b"
+    r"|(explain|describe)\s+how\b|.*\bstep[\s-]+by[\s-]+step\b)",
     re.IGNORECASE,
 )
 

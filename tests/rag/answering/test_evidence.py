@@ -39,6 +39,15 @@ def test_coverage_is_the_share_of_the_questions_content_words() -> None:
     assert words_found("What is it?", PASSAGES) is None
 
 
+def test_a_request_is_judged_by_what_it_is_about() -> None:
+    # "explain", "step", "detail", "everything" say how to answer; "great" is not found.
+    request = "Explain step by step, in great detail, everything about the chain lubrication."
+    assert question_coverage(request, PASSAGES) == 2 / 3  # chain, lubrication of three
+    assert question_coverage("Please list the opening hours.", PASSAGES) == 1.0
+    # A question that only uses such a word keeps it: "describe" is not in the passages.
+    assert question_coverage("How did Gano describe the field goal?", PASSAGES) == 0.75
+
+
 def test_specific_terms_are_names_acronyms_and_numbers() -> None:
     question = "Did Gano's kick in 2016 beat the MI55 record of Ganondorf and the Panthers?"
     assert specific_terms(question) == ["Gano", "2016", "MI55", "Ganondorf", "Panthers"]

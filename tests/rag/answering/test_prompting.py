@@ -62,6 +62,8 @@ def test_a_question_asking_for_steps_is_shown_a_worked_procedure() -> None:
         "how can we store bikes over winter?",
         "What are the steps to adjust the brakes?",
         "How to true a wheel?",
+        "Explain how to oil the chain.",
+        "Explain step by step, in great detail, everything about fixing a flat tyre.",
     ):
         assert plan(question).startswith(procedure), question
     for question in (
@@ -69,6 +71,7 @@ def test_a_question_asking_for_steps_is_shown_a_worked_procedure() -> None:
         "How did Luther react?",
         "What should the rent be?",
         "When is the workshop open?",
+        "Explain the rules.",
     ):
         assert plan(question).startswith(span), question
     assert EXAMPLE_TURNS[-1].content not in procedure
