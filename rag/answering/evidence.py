@@ -89,13 +89,18 @@ class Vocabulary:
         return len(parts) > 1 and all(self.has(p) for p in parts)
 
 
+def _share_found(words: Sequence[str], vocabulary: Vocabulary) -> float | None:
+    """Share of the distinct ``words`` found in the vocabulary; None when there are none."""
+    distinct = list(dict.fromkeys(words))
+    if not distinct:
+        return None
+    return sum(vocabulary.has(w) for w in distinct) / len(distinct)
+
+
 def words_found(text: str, vocabulary: Vocabulary) -> float | None:
     """Share of the text's distinct content words found in the vocabulary; None for a text
     without content words."""
-    words = list(dict.fromkeys(content_words(text)))
-    if not words:
-        return None
-    return sum(vocabulary.has(w) for w in words) / len(words)
+    return _share_found(content_words(text), vocabulary)
 
 
 # A request ("Explain step by step, in great detail, everything about ...") says how to
@@ -113,12 +118,11 @@ _REQUEST_WORDS = _REQUEST_OPENINGS | frozenset(
 def question_coverage(question: str, vocabulary: Vocabulary) -> float:
     """Share of the question's content words found in the passages (1.0 for a question
     without content words: nothing to judge it by); a request's own words left out."""
-    words = list(dict.fromkeys(content_words(question)))
+    words = content_words(question)
     if words and words[0] in _REQUEST_OPENINGS:
         words = [w for w in words if w not in _REQUEST_WORDS]
-    if not words:
-        return 1.0
-    return sum(vocabulary.has(w) for w in words) / len(words)
+    found = _share_found(words, vocabulary)
+    return 1.0 if found is None else found
 
 
 def _specific(word: str, *, first: bool) -> bool:
