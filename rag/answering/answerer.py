@@ -240,7 +240,7 @@ class Answerer:
         hits_by_chunk = {h.chunk_id: h for h in hits}
         passages = [
             SourcePassage(p.chunk_id, hit.title, hit.section, hit.page, p.text)
-            for p in self._expanded(hits)[:packed]
+            for p in self._expanded(hits, limit=packed)
             if (hit := hits_by_chunk[p.chunk_id])
         ]
         return plan_prompt(
@@ -253,7 +253,7 @@ class Answerer:
             render=self.llm.render,
         )
 
-    def _expanded(self, hits: Sequence[SearchHit]) -> list[ExpandedPassage]:
+    def _expanded(self, hits: Sequence[SearchHit], *, limit: int) -> list[ExpandedPassage]:
         kb = self.retriever.kb
 
         def neighbours(document_id: int, first: int, last: int) -> list[NeighbourChunk]:
@@ -265,6 +265,7 @@ class Answerer:
             [(h.chunk_id, h.document_id, h.ordinal) for h in hits],
             neighbours,
             target_tokens=self.settings.answer.passage_tokens,
+            limit=limit,
         )
 
     def _generate(

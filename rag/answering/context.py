@@ -66,12 +66,16 @@ def expand_all(
     *,
     target_tokens: int,
     reach: int = 4,
+    limit: int | None = None,
 ) -> list[ExpandedPassage]:
-    """``hits``: (chunk id, document id, ordinal), best first. A hit already inside an
-    earlier passage adds nothing; ``neighbours(document_id, first, last)`` reads chunks."""
+    """``hits``: (chunk id, document id, ordinal), best first; at most ``limit`` passages.
+    A hit already inside an earlier passage adds nothing; ``neighbours(document_id, first,
+    last)`` reads chunks."""
     passages: list[ExpandedPassage] = []
     covered: set[int] = set()
     for chunk_id, document_id, ordinal in hits:
+        if limit is not None and len(passages) >= limit:
+            break
         if chunk_id in covered:
             continue
         # Chunks an earlier passage already shows are not shown twice.

@@ -27,3 +27,16 @@ def test_overlapping_hits_do_not_repeat_text() -> None:
 
 def test_a_hit_deleted_since_retrieval_is_skipped() -> None:
     assert expand_all([(99, 1, 0)], lambda *_: DOC, target_tokens=100) == []
+
+
+def test_no_chunks_are_read_past_the_passages_asked_for() -> None:
+    read: list[int] = []
+
+    def neighbours(document_id: int, first: int, last: int) -> list[NeighbourChunk]:
+        read.append(document_id)
+        return [c for c in DOC if first <= c.ordinal <= last]
+
+    hits = [(10, 1, 0), (11, 1, 1), (15, 1, 5), (14, 1, 4)]
+    passages = expand_all(hits, neighbours, target_tokens=80, limit=2)
+    assert [p.chunk_id for p in passages] == [10, 15]  # 11 was shown with 10
+    assert len(read) == 2  # the fourth hit was never read
