@@ -2,8 +2,9 @@
 
 Budget = n_ctx - answer tokens - (system + question + kept history + template overhead).
 Whole chunks go in best first; a chunk that does not fit is skipped (a shorter one after it
-may still fit). The rendered prompt is measured again at the end, so the template's own
-tokens can never push it past n_ctx.
+may still fit). They are shown in the opposite order, the best last, next to the question.
+The rendered prompt is measured again at the end, so the template's own tokens can never
+push it past n_ctx.
 """
 
 from __future__ import annotations
@@ -206,7 +207,12 @@ def plan_prompt(
             remaining -= cost
 
     while True:
-        sources = tuple(NumberedSource(i + 1, p) for i, p in enumerate(chosen))
+        # The best passage goes last, next to the question ([2] of two). Shown first, the
+        # 1.5B model still took its answer from the passage after it, the wrong one in 8 of
+        # 22 such answers on the QA mix. Best last raised the answers holding the gold span
+        # from 0.62 to 0.67 (QA mix) and 0.65 to 0.66 (SQuAD 2.0), the citations of the gold
+        # passage from 0.74 to 0.79 and 0.79 to 0.81, and lowered false refusals (README).
+        sources = tuple(NumberedSource(i + 1, p) for i, p in enumerate(reversed(chosen)))
         messages = (*preamble, *kept_history, ChatMessage("user", user_message(question, sources)))
         prompt = render(messages)
         tokens = count_tokens(prompt)

@@ -31,7 +31,7 @@ def passage(i: int, n_words: int) -> SourcePassage:
     return SourcePassage(i, f"Doc {i}", None, None, words(n_words))
 
 
-def test_sources_are_numbered_best_first_and_skipped_when_too_long() -> None:
+def test_sources_are_packed_best_first_shown_best_last_and_skipped_when_too_long() -> None:
     passages = [passage(1, 50), passage(2, 500), passage(3, 50)]
     plan = plan_prompt(
         question="why?",
@@ -42,9 +42,11 @@ def test_sources_are_numbered_best_first_and_skipped_when_too_long() -> None:
         count_tokens=fake_count,
         render=fake_render,
     )
-    assert [s.passage.chunk_id for s in plan.sources] == [1, 3]
+    assert [s.passage.chunk_id for s in plan.sources] == [3, 1]
     assert [s.number for s in plan.sources] == [1, 2]
-    assert "[2] Doc 3" in plan.prompt
+    assert "[1] Doc 3" in plan.prompt
+    assert plan.prompt.index("[2] Doc 1") < plan.prompt.index("Question: why?")
+    assert plan.prompt.index("[1] Doc 3") < plan.prompt.index("[2] Doc 1")
     assert plan.prompt_tokens <= 250
 
 
@@ -125,4 +127,4 @@ def test_prompt_never_exceeds_the_context_window(
     assert plan.prompt_tokens == llm.count_tokens(plan.prompt)
     assert plan.prompt_tokens + answer_tokens <= llm.n_ctx
     used = [s.passage.chunk_id for s in plan.sources]
-    assert used == sorted(used)  # best-first order preserved
+    assert used == sorted(used, reverse=True)  # rank order kept, the best shown last
