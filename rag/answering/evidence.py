@@ -105,13 +105,17 @@ def words_found(text: str, vocabulary: Vocabulary) -> float | None:
 
 # A request ("Explain step by step, in great detail, everything about ...") says how to
 # answer in words no passage needs to hold. Only a question opening with one of these verbs
-# loses them (no SQuAD question of the report or calibration sets does), so "How did he
-# describe himself?" keeps "describe".
-_REQUEST_OPENINGS = frozenset(
-    {"explain", "describe", "tell", "list", "give", "show", "summarise", "summarize", "please"}
+# (or "Can you ..." one) loses them (no SQuAD question of the report or calibration sets
+# does), so "How did he describe himself?" keeps "describe". The opening is read from the
+# question itself: its first content word would be "describe" there.
+_REQUEST_OPENING = re.compile(
+    r"^\W*(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
+    r"(?:explain|describe|tell|list|give|show|summari[sz]e|please)\b",
+    re.IGNORECASE,
 )
-_REQUEST_WORDS = _REQUEST_OPENINGS | frozenset(
-    {"step", "steps", "detail", "details", "detailed", "everything", "briefly"}
+_REQUEST_WORDS = frozenset(
+    {"explain", "describe", "tell", "list", "give", "show", "summarise", "summarize", "please"}
+    | {"step", "steps", "detail", "details", "detailed", "everything", "briefly"}
 )
 
 
@@ -119,7 +123,7 @@ def question_coverage(question: str, vocabulary: Vocabulary) -> float:
     """Share of the question's content words found in the passages (1.0 for a question
     without content words: nothing to judge it by); a request's own words left out."""
     words = content_words(question)
-    if words and words[0] in _REQUEST_OPENINGS:
+    if _REQUEST_OPENING.match(question):
         words = [w for w in words if w not in _REQUEST_WORDS]
     found = _share_found(words, vocabulary)
     return 1.0 if found is None else found

@@ -46,6 +46,10 @@ def test_a_request_is_judged_by_what_it_is_about() -> None:
     assert question_coverage("Please list the opening hours.", PASSAGES) == 1.0
     # A question that only uses such a word keeps it: "describe" is not in the passages.
     assert question_coverage("How did Gano describe the field goal?", PASSAGES) == 0.75
+    # ... even when it is the first word that says something ("he" says nothing).
+    assert question_coverage("How did he describe the field goal?", PASSAGES) == 2 / 3
+    polite = "Can you explain in detail how the chain lubrication works?"
+    assert question_coverage(polite, PASSAGES) == 2 / 3  # chain, lubrication; not "works"
 
 
 def test_specific_terms_are_names_acronyms_and_numbers() -> None:
