@@ -105,11 +105,12 @@ def _better_citation(
     neighbouring passages), the one that also holds most of the question's words is the
     passage that states the answer to *this* question."""
     best_overlap = float(overlaps.max())
-    holding = [j + 1 for j in range(len(overlaps)) if overlaps[j] >= best_overlap - 1e-9]
+    # Last first: the prompt shows the best-ranked source last, and max() keeps the first
+    # of equals, so a tie goes to the better-ranked source.
+    holding = [j + 1 for j in reversed(range(len(overlaps))) if overlaps[j] >= best_overlap - 1e-9]
     kept = [n for n in cited if n in holding]
     if question_overlaps is None:
         return cited if kept else (holding[0],)
-    # max() keeps the first of equals: the better-ranked source.
     best = max(holding, key=lambda n: question_overlaps[n - 1])
     if best in cited or (kept and question_overlaps[kept[0] - 1] >= question_overlaps[best - 1]):
         return cited
@@ -133,8 +134,9 @@ def check_grounding(
     threshold: float,
     question: str | None = None,
 ) -> GroundingReport:
-    """``source_vectors[i]`` (and ``source_texts[i]``) belong to source number i + 1; the
-    question, when given, decides between sources that hold the answer equally."""
+    """``source_vectors[i]`` (and ``source_texts[i]``) belong to source number i + 1, in the
+    order the prompt shows them (the best-ranked last); the question, when given, decides
+    between sources that hold the answer equally, then the rank."""
     n_sources = len(source_vectors)
     text, used = clean_citations(answer, n_sources)
     sentences = [s for s in split_sentences(text) if re.search(r"\w", CITATION_MARKER.sub("", s))]

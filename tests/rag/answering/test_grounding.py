@@ -127,3 +127,20 @@ def test_the_key_sentence_can_be_cited_to_another_source() -> None:
     moved = cited_to(inferred, 2)
     assert moved.text == inferred.text and moved.inferred
     assert moved.cited_numbers == (2, 3)
+
+
+def test_a_citation_moves_to_the_better_ranked_of_two_equal_holders(embedder: Embedder) -> None:
+    # The prompt shows the best-ranked source last: of two passages holding the answer and
+    # the question's words equally, the later one gets the citation.
+    holder = "The Millbrook lighthouse was built in 1872 by the harbour board."
+    sources = [holder, holder, "A yearly membership costs 40 euros."]
+    report = check_grounding(
+        "It was built in 1872 [3].",
+        source_vectors=embedder.encode(sources),
+        source_texts=sources,
+        encode=embedder.encode,
+        threshold=0.45,
+        question="When was the Millbrook lighthouse built?",
+    )
+    assert report.cited_numbers == (2,)
+    assert report.text == "It was built in 1872 [2]."
