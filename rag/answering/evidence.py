@@ -108,15 +108,16 @@ def words_found(text: str, vocabulary: Vocabulary) -> float | None:
 # (or "Can you ..." one) loses them (no SQuAD question of the report or calibration sets
 # does), so "How did he describe himself?" keeps "describe". The opening is read from the
 # question itself: its first content word would be "describe" there.
+_REQUEST_VERBS = ("explain", "describe", "tell", "list", "give", "show", "summarise", "summarize")
 _REQUEST_OPENING = re.compile(
     r"^\W*(?:(?:can|could|would|will)\s+you\s+)?(?:please\s+)?"
-    r"(?:explain|describe|tell|list|give|show|summari[sz]e|please)\b",
+    rf"(?:{'|'.join(_REQUEST_VERBS)}|please)\b",
     re.IGNORECASE,
 )
 _REQUEST_WORDS = frozenset(
-    {"explain", "describe", "tell", "list", "give", "show", "summarise", "summarize", "please"}
-    | {"step", "steps", "detail", "details", "detailed", "everything", "briefly"}
-)
+    (*_REQUEST_VERBS, "please", "step", "steps", "detail", "details", "detailed", "everything",
+     "briefly")
+)  # fmt: skip
 
 
 def question_coverage(question: str, vocabulary: Vocabulary) -> float:
