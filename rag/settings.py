@@ -140,9 +140,18 @@ class RetrievalSettings(BaseModel):
     candidates: int = Field(
         default=50, ge=1, le=5000, description="Candidates taken from each index before fusion."
     )
+    fusion: Literal["rrf", "convex"] = Field(
+        default="rrf",
+        description="How hybrid search merges the dense and lexical candidates: `rrf`, "
+        "reciprocal-rank fusion; `convex`, the weighted mean of each list's scores scaled to "
+        "[0, 1] over its candidates, which ranked better for search (SciFact train nDCG@10 "
+        "0.7265 vs 0.7123; gold paragraph first for 0.787 vs 0.694 of 216 SQuAD questions) "
+        "but gave answers no better citations and refused fewer unanswerable questions with "
+        "the refusal thresholds calibrated on rrf (see the README).",
+    )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
-    dense_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of dense hits.")
-    lexical_weight: float = Field(default=1.0, ge=0.0, description="RRF weight of BM25 hits.")
+    dense_weight: float = Field(default=1.0, ge=0.0, description="Fusion weight of dense hits.")
+    lexical_weight: float = Field(default=1.0, ge=0.0, description="Fusion weight of BM25 hits.")
     min_relevance: Cosine = Field(
         default=0.3,
         description="Refuse without calling the LLM when no retrieved passage has a cosine "
@@ -157,9 +166,11 @@ class RetrievalSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _known_mode(self) -> RetrievalSettings:
+    def _known_mode_and_weights(self) -> RetrievalSettings:
         if self.mode not in {"dense", "lexical", "hybrid"}:
             raise ValueError("retrieval.mode must be dense, lexical or hybrid")
+        if self.dense_weight + self.lexical_weight <= 0:
+            raise ValueError("retrieval.dense_weight and lexical_weight cannot both be 0")
         return self
 
 

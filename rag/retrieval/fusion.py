@@ -1,8 +1,9 @@
-"""Pure ranking helpers: reciprocal-rank fusion and maximal marginal relevance."""
+"""Pure ranking helpers: score fusion (min-max convex combination, reciprocal rank) and
+maximal marginal relevance."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,37 @@ def reciprocal_rank_fusion(
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
             best_rank[item] = min(best_rank.get(item, rank), rank)
     return sorted(scores.items(), key=lambda pair: (-pair[1], best_rank[pair[0]], pair[0]))
+
+
+def convex_combination(
+    scored: Sequence[Mapping[int, float]],
+    *,
+    weights: Sequence[float] | None = None,
+) -> list[tuple[int, float]]:
+    """Fuse scored candidate lists by the weighted mean of their min-max scaled scores.
+
+    Each list's scores are mapped onto [0, 1] over its own candidates (its best 1, its
+    worst 0; all equal -> 1), an id a list did not return gets 0 there, and score(id) =
+    sum_i w_i * scaled_i(id) / sum_i w_i. Unlike rank fusion this keeps how far ahead a
+    list's best candidate is. Ties are broken by id, so the order is deterministic.
+    """
+    if weights is None:
+        weights = [1.0] * len(scored)
+    if len(weights) != len(scored):
+        raise ValueError("one weight per scored list is needed")
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError("at least one weight must be positive")
+    fused: dict[int, float] = {}
+    for scores, weight in zip(scored, weights, strict=True):
+        if not scores:
+            continue
+        low, high = min(scores.values()), max(scores.values())
+        span = high - low
+        for item, score in scores.items():
+            scaled = (score - low) / span if span > 0 else 1.0
+            fused[item] = fused.get(item, 0.0) + weight * scaled / total
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def maximal_marginal_relevance(

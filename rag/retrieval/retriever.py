@@ -1,5 +1,6 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (BM25 over FTS5) fused with RRF, filters applied
-inside both searches, optional cross-encoder rerank and MMR diversification."""
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25 over FTS5) fused (min-max convex
+combination or RRF), filters applied inside both searches, optional cross-encoder rerank and
+MMR diversification."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
-from rag.retrieval.fusion import maximal_marginal_relevance, reciprocal_rank_fusion
+from rag.retrieval.fusion import (
+    convex_combination,
+    maximal_marginal_relevance,
+    reciprocal_rank_fusion,
+)
 from rag.retrieval.rerank import Reranker
 from rag.settings import RetrievalSettings
 from rag.storage import store
@@ -155,10 +160,11 @@ class Retriever:
             return list(dense.items())
         if mode is SearchMode.LEXICAL:
             return list(lexical.items())
+        weights = [self.settings.dense_weight, self.settings.lexical_weight]
+        if self.settings.fusion == "convex":
+            return convex_combination([dense, lexical], weights=weights)
         return reciprocal_rank_fusion(
-            [list(dense), list(lexical)],
-            weights=[self.settings.dense_weight, self.settings.lexical_weight],
-            k=self.settings.rrf_k,
+            [list(dense), list(lexical)], weights=weights, k=self.settings.rrf_k
         )
 
     def _materialize(

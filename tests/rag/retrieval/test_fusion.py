@@ -3,7 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.retrieval.fusion import maximal_marginal_relevance, reciprocal_rank_fusion
+from rag.retrieval.fusion import (
+    convex_combination,
+    maximal_marginal_relevance,
+    reciprocal_rank_fusion,
+)
 
 
 def test_rrf_rewards_agreement_between_rankings() -> None:
@@ -27,6 +31,36 @@ def test_rrf_ignores_duplicates_within_a_ranking_and_is_deterministic() -> None:
     assert reciprocal_rank_fusion([[]]) == []
     with pytest.raises(ValueError):
         reciprocal_rank_fusion([[1]], weights=[1.0, 2.0])
+
+
+def test_convex_combination_keeps_a_far_ahead_lead() -> None:
+    # Dense barely prefers 1 over 2; BM25 puts 2 far ahead of 1. Rank fusion sees two
+    # mirrored first places and a tie; the scores say 2.
+    dense = {1: 0.62, 2: 0.61, 3: 0.20}
+    lexical = {2: 30.0, 1: 4.0, 3: 3.0}
+    assert [i for i, _ in convex_combination([dense, lexical])][:2] == [2, 1]
+    fused = dict(convex_combination([dense, lexical]))
+    assert fused[2] == pytest.approx((0.41 / 0.42 + 1.0) / 2)
+    assert fused[3] == pytest.approx(0.0)
+    assert [i for i, _ in reciprocal_rank_fusion([list(dense), list(lexical)])][:2] == [1, 2]
+
+
+def test_convex_combination_scales_each_list_and_weights_them() -> None:
+    dense = {10: 0.9, 20: 0.5}
+    lexical = {20: 12.0, 30: 2.0}
+    fused = dict(convex_combination([dense, lexical], weights=[3.0, 1.0]))
+    assert fused == pytest.approx({10: 0.75, 20: 0.25, 30: 0.0})  # absent from a list: 0
+    assert convex_combination([dense, lexical], weights=[1.0, 3.0])[0][0] == 20
+
+
+def test_convex_combination_edge_cases() -> None:
+    assert convex_combination([{}, {}]) == []
+    assert convex_combination([{7: 0.4}, {}]) == [(7, 0.5)]  # one candidate is its list's best
+    assert convex_combination([{2: 1.0, 1: 1.0}]) == [(1, 1.0), (2, 1.0)]  # ties by id
+    with pytest.raises(ValueError):
+        convex_combination([{1: 1.0}], weights=[1.0, 2.0])
+    with pytest.raises(ValueError):
+        convex_combination([{1: 1.0}, {1: 2.0}], weights=[0.0, 0.0])
 
 
 def test_mmr_skips_near_duplicates() -> None:

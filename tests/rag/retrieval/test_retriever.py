@@ -3,12 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ingest.ingestion import Ingestor
 from rag.embedding import Embedder
 from rag.errors import InvalidInputError
 from rag.retrieval.langchain_adapter import HybridRetriever
 from rag.retrieval.retriever import Retriever, best_per_document
+from rag.settings import RetrievalSettings
 from rag.storage.filters import SearchFilter, glob_to_like, parse_filter_args
 from rag.storage.knowledge_base import KnowledgeBase
 
@@ -33,6 +35,28 @@ def test_each_mode_ranks_by_its_own_scores(retriever: Retriever) -> None:
     assert all(h.lexical_score is not None for h in lexical)
     lex_scores = [h.lexical_score for h in lexical]
     assert lex_scores == sorted(lex_scores, reverse=True)
+
+
+def test_both_fusions_put_the_right_passage_first(retriever: Retriever) -> None:
+    assert retriever.settings.fusion == "rrf"  # the default
+    by_score = Retriever(
+        retriever.kb,
+        retriever.embedder,
+        retriever.settings.model_copy(update={"fusion": "convex"}),
+    )
+    question = "When is the workshop open on Saturday?"
+    convex_top = by_score.search(question, k=3).hits[0]
+    rrf_top = retriever.search(question, k=3).hits[0]
+    assert convex_top.chunk_id == rrf_top.chunk_id and "10:00" in convex_top.text
+    # A mean of scores scaled to [0, 1] vs a sum of 1 / (60 + rank) over two lists.
+    assert 0.5 < convex_top.fused_score <= 1.0
+    assert rrf_top.fused_score <= 2 / 61
+
+
+def test_hybrid_fusion_needs_a_positive_weight() -> None:
+    with pytest.raises(ValidationError, match="cannot both be 0"):
+        RetrievalSettings(dense_weight=0.0, lexical_weight=0.0)
+    assert RetrievalSettings(dense_weight=0.0).lexical_weight == 1.0
 
 
 def test_pdf_hits_carry_their_page(retriever: Retriever) -> None:
