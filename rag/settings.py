@@ -144,10 +144,10 @@ class RetrievalSettings(BaseModel):
         default="rrf",
         description="How hybrid search merges the dense and lexical candidates: `rrf`, "
         "reciprocal-rank fusion; `convex`, the weighted mean of each list's scores scaled to "
-        "[0, 1] over its candidates, which ranked better for search (SciFact train nDCG@10 "
-        "0.7265 vs 0.7123; gold paragraph first for 0.787 vs 0.694 of 216 SQuAD questions) "
-        "but gave answers no better citations and refused fewer unanswerable questions with "
-        "the refusal thresholds calibrated on rrf (see the README).",
+        "[0, 1] over its candidates. convex ranked better for search (SciFact train nDCG@10 "
+        "0.7265 vs 0.7123; gold paragraph first for 0.787 vs 0.694 of 216 SQuAD questions); "
+        "the answers' refusal thresholds are calibrated on rrf's passages, and with convex "
+        "the QA mix's answers did not improve (see the README).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0.0, description="Fusion weight of dense hits.")
