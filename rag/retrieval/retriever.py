@@ -1,6 +1,6 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (BM25 over FTS5) fused (min-max convex
-combination or RRF), filters applied inside both searches, optional cross-encoder rerank and
-MMR diversification."""
+"""Hybrid retrieval: dense (FAISS) + lexical (BM25 over FTS5) fused (RRF, or a min-max
+convex combination of their scores), filters applied inside both searches, optional
+cross-encoder rerank and MMR diversification."""
 
 from __future__ import annotations
 
