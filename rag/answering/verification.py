@@ -301,8 +301,8 @@ def verify_sources(
     others: bool = True,
 ) -> Verdict:
     """Ask of the cited source (index ``first``) and, with ``others``, then of the other
-    packed sources in order, until one reaches ``floor``. With ``floor`` above 1 every source
-    is asked (calibration).
+    packed sources from the last to the first (the prompt shows the best-ranked last), until
+    one reaches ``floor``. With ``floor`` above 1 every source is asked (calibration).
 
     Asking the others rescues a right answer that cites a neighbouring passage, and lets
     through unanswerable questions that some neighbouring passage seems to answer. With the
@@ -310,7 +310,7 @@ def verify_sources(
     sources separated the kinds slightly better than the cited source's (AUC 0.79 vs 0.77);
     with the worked examples the cited source's alone separates them better (0.83 vs 0.79
     on 120 others), so the answerer asks only the cited one unless configured otherwise."""
-    order = [first, *(i for i in range(len(sources)) if i != first and others)]
+    order = [first, *(i for i in reversed(range(len(sources))) if i != first and others)]
     best, best_source, passes = -1.0, first, 0
     for index in order:
         yes = yes_probability(sources[index])

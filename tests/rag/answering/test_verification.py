@@ -138,21 +138,21 @@ def test_worked_examples_show_both_replies_and_open_every_verification_alike() -
         assert prompt.startswith(prefix) and prompt[len(prefix) :].startswith("Source:")
 
 
-def test_the_cited_source_is_asked_first_and_a_passing_one_ends_the_search() -> None:
-    yes_of = {"cited": 0.2, "first": 0.3, "holds it": 0.9, "last": 0.99}
+def test_the_cited_source_is_asked_first_then_the_better_ranked_others() -> None:
+    yes_of = {"cited": 0.2, "best": 0.3, "holds it": 0.9, "worst": 0.99}
     asked: list[str] = []
 
     def yes_probability(source: str) -> float:
         asked.append(source)
         return yes_of[source]
 
-    sources = ["first", "cited", "holds it", "last"]
-    verdict = verify_sources(yes_probability, sources, first=1, floor=0.5)
-    assert asked == ["cited", "first", "holds it"]  # "last" is never asked
-    assert (verdict.yes, verdict.source, verdict.passes) == (0.9, 2, 3)
+    sources = ["worst", "holds it", "cited", "best"]  # as the prompt shows them: best last
+    verdict = verify_sources(yes_probability, sources, first=2, floor=0.5)
+    assert asked == ["cited", "best", "holds it"]  # a passing one ends it: "worst" is not asked
+    assert (verdict.yes, verdict.source, verdict.passes) == (0.9, 1, 3)
 
     asked.clear()
-    assert verify_sources(yes_probability, sources, first=2, floor=0.5).passes == 1
+    assert verify_sources(yes_probability, sources, first=1, floor=0.5).passes == 1
     assert asked == ["holds it"]
 
 
