@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.answering.evidence import Vocabulary, words_found
+from rag.answering.prompting import ranked_indices
 from rag.answering.words import CITATION_MARKER
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
@@ -105,9 +106,8 @@ def _better_citation(
     neighbouring passages), the one that also holds most of the question's words is the
     passage that states the answer to *this* question."""
     best_overlap = float(overlaps.max())
-    # Last first: the prompt shows the best-ranked source last, and max() keeps the first
-    # of equals, so a tie goes to the better-ranked source.
-    holding = [j + 1 for j in reversed(range(len(overlaps))) if overlaps[j] >= best_overlap - 1e-9]
+    # Best-ranked first: max() keeps the first of equals, so a tie goes to the better-ranked.
+    holding = [j + 1 for j in ranked_indices(len(overlaps)) if overlaps[j] >= best_overlap - 1e-9]
     kept = [n for n in cited if n in holding]
     if question_overlaps is None:
         return cited if kept else (holding[0],)

@@ -97,6 +97,12 @@ class PromptPlan:
     history_turns_kept: int
 
 
+def ranked_indices(count: int) -> range:
+    """The 0-based indices of ``count`` numbered sources from the best-ranked to the worst:
+    ``plan_prompt`` numbers the best passage last ([2] of two), next to the question."""
+    return range(count - 1, -1, -1)
+
+
 _CONTROL_TOKEN = re.compile(r"<\|([^|<>]{0,40})\|>")
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.answering.llm import ChatMessage
-from rag.answering.prompting import neutralize_control_tokens, shared_start
+from rag.answering.prompting import neutralize_control_tokens, ranked_indices, shared_start
 from rag.answering.words import (
     STOP_WORDS,
     content_words,
@@ -310,7 +310,7 @@ def verify_sources(
     sources separated the kinds slightly better than the cited source's (AUC 0.79 vs 0.77);
     with the worked examples the cited source's alone separates them better (0.83 vs 0.79
     on 120 others), so the answerer asks only the cited one unless configured otherwise."""
-    order = [first, *(i for i in reversed(range(len(sources))) if i != first and others)]
+    order = [first, *(i for i in ranked_indices(len(sources)) if i != first and others)]
     best, best_source, passes = -1.0, first, 0
     for index in order:
         yes = yes_probability(sources[index])

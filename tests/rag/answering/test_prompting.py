@@ -11,6 +11,7 @@ from rag.answering.prompting import (
     format_source,
     instructions_prefix,
     plan_prompt,
+    ranked_indices,
     trim_history,
 )
 
@@ -128,3 +129,5 @@ def test_prompt_never_exceeds_the_context_window(
     assert plan.prompt_tokens + answer_tokens <= llm.n_ctx
     used = [s.passage.chunk_id for s in plan.sources]
     assert used == sorted(used, reverse=True)  # rank order kept, the best shown last
+    # The checks after the answer read the sources best-ranked first through this helper.
+    assert [used[i] for i in ranked_indices(len(used))] == sorted(used)
