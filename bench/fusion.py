@@ -32,8 +32,8 @@ DEPTHS = (1, 2, 4)
 def fusions(grid: bool) -> dict[str, dict[str, Any]]:
     named: dict[str, dict[str, Any]] = {"rrf": {"fusion": "rrf"}, "convex": {"fusion": "convex"}}
     if grid:
-        for k in (2, 10, 60):
-            for lexical in (1.5, 2.0, 3.0):
+        for k in (1, 2, 5, 10, 60):
+            for lexical in (1.0, 1.25, 1.5, 2.0, 3.0):
                 named[f"rrf k{k} lexical x{lexical}"] = {
                     "fusion": "rrf", "rrf_k": k, "lexical_weight": lexical,
                 }  # fmt: skip
