@@ -20,7 +20,7 @@ from rag.storage.records import ChunkSpec
 from rag.tokens import TokenCounter
 
 # Bump when the chunking algorithm changes, so stored documents are re-chunked.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +62,12 @@ class Chunker:
         # for the same cores, so each distinct text is counted once per document (the cache
         # is emptied after each, so it never holds more than one document's pieces).
         self._count = functools.lru_cache(maxsize=None)(tokens.count)
-        self._splitter = RecursiveCharacterTextSplitter(
-            chunk_size=config.effective_tokens,
-            chunk_overlap=config.effective_overlap,
+        self._splitter = self._splitter_for(config.effective_tokens)
+
+    def _splitter_for(self, size: int) -> RecursiveCharacterTextSplitter:
+        return RecursiveCharacterTextSplitter(
+            chunk_size=size,
+            chunk_overlap=min(self.config.effective_overlap, size // 2),
             length_function=self.count_tokens,
             separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
             keep_separator="end",
@@ -75,10 +78,9 @@ class Chunker:
     def count_tokens(self, text: str) -> int:
         return self._count(text)
 
-    def _hard_split(self, text: str) -> list[tuple[int, str]]:
+    def _hard_split(self, text: str, size: int) -> list[tuple[int, str]]:
         """Cut by token offsets; a last resort for runs the splitter could not break."""
         offsets = self.tokens.offsets(text)
-        size = self.config.effective_tokens
         pieces: list[tuple[int, str]] = []
         for start in range(0, len(offsets), size):
             window = offsets[start : start + size]
@@ -86,22 +88,44 @@ class Chunker:
             pieces.append((begin, text[begin:end]))
         return pieces
 
-    def split_section(self, text: str) -> list[tuple[int, str]]:
-        """(offset within the section, chunk text) pairs."""
-        if self.count_tokens(text) <= self.config.effective_tokens:
+    def split_section(self, text: str, size: int | None = None) -> list[tuple[int, str]]:
+        """(offset within the section, chunk text) pairs, each of at most ``size`` tokens
+        (the configured chunk size by default)."""
+        size = size or self.config.effective_tokens
+        if self.count_tokens(text) <= size:
             stripped = text.strip()
             return [(text.find(stripped), stripped)] if stripped else []
+        splitter = self._splitter if size == self.config.effective_tokens else None
         pieces: list[tuple[int, str]] = []
-        for piece in self._splitter.create_documents([text]):
+        for piece in (splitter or self._splitter_for(size)).create_documents([text]):
             offset = int(piece.metadata.get("start_index", -1))
             body = piece.page_content
             if offset < 0:
                 offset = max(0, text.find(body))
-            if self.count_tokens(body) > self.config.effective_tokens:
-                pieces.extend((offset + o, t) for o, t in self._hard_split(body))
+            if self.count_tokens(body) > size:
+                pieces.extend((offset + o, t) for o, t in self._hard_split(body, size))
             else:
                 pieces.append((offset, body))
         return pieces
+
+    def _pieces_after_headings(
+        self, section: Section, headings: str | None
+    ) -> list[tuple[int, str]]:
+        """The section's pieces. When ``headings`` (a run with no body of its own, with its
+        separators) would not fit in front of the first one, the section is cut smaller by
+        their size, so that they still open its first chunk rather than being a chunk of
+        their own (a title alone matches every question on its subject and shows a
+        searcher no content)."""
+        pieces = self.split_section(section.text)
+        if headings is None or not pieces:
+            return pieces
+        size = self.config.effective_tokens
+        heading_tokens = self.count_tokens(headings)
+        if heading_tokens + self.count_tokens(pieces[0][1]) <= size:
+            return pieces
+        room = size - heading_tokens - 1  # a token spare: counts of joined text may differ
+        # Headings that take half a chunk are text enough to stand alone.
+        return self.split_section(section.text, room) if room >= size // 2 else pieces
 
     def chunk(self, document: LoadedDocument) -> list[ChunkSpec]:
         try:
@@ -128,7 +152,8 @@ class Chunker:
                 heading_run = heading_run or (section_start, section)
                 section_start += len(section.text) + len(SECTION_SEPARATOR)
                 continue
-            for offset, text in self.split_section(section.text):
+            headings = whole[heading_run[0] : section_start] if heading_run else None
+            for offset, text in self._pieces_after_headings(section, headings):
                 if not text.strip():
                     continue
                 start = section_start + offset
@@ -137,7 +162,7 @@ class Chunker:
                     opened = whole[run_start : start + len(text)]
                     if self.count_tokens(opened) <= self.config.effective_tokens:
                         start, text = run_start, opened
-                    else:  # no room: the headings become a chunk of their own
+                    else:  # headings of half a chunk or more: a chunk of their own
                         specs.append(
                             self._spec(len(specs), whole, run_start, section_start, first_heading)
                         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ingest.chunking import make_chunker, pipeline_signature
 from ingest.loaders import LoadedDocument, Section
 from ingest.loaders.beir import beir_documents
@@ -119,7 +121,7 @@ def test_a_heading_alone_opens_the_first_chunk_of_what_follows(embedder: Embedde
         assert doc.text[chunk.char_start : chunk.char_end] == chunk.text
 
 
-def test_a_heading_stays_alone_across_pages_or_when_the_body_has_no_room(
+def test_a_heading_stays_alone_across_pages_and_makes_room_in_a_full_body(
     embedder: Embedder,
 ) -> None:
     chunker = make_chunker(
@@ -128,15 +130,26 @@ def test_a_heading_stays_alone_across_pages_or_when_the_body_has_no_room(
     full = " ".join(["spokes and rims"] * 4)  # 20 tokens: the chunk is full
     assert embedder.tokens.count(full) == 20
     heading = Section("# Wheels", heading="Wheels", page=1)
-    for doc in (
-        document(heading, Section("Truing takes patience.", page=2)),
-        document(heading, Section(full, page=1)),
-    ):
-        chunks = chunker.chunk(doc)
-        assert chunks[0].text == "# Wheels" and len(chunks) == 2
-        assert chunks[0].page == 1 and chunks[0].section == "Wheels"
-        assert all(doc.text[c.char_start : c.char_end] == c.text for c in chunks)
-        assert all(c.token_count <= 20 for c in chunks)
+    across_pages = document(heading, Section("Truing takes patience.", page=2))
+    chunks = chunker.chunk(across_pages)
+    assert [c.text for c in chunks] == ["# Wheels", "Truing takes patience."]
+    assert chunks[0].page == 1 and chunks[0].section == "Wheels"
+    # On one page a full body is cut smaller, so that the heading still opens its first
+    # chunk and no chunk is the heading alone.
+    full_body = document(heading, Section(full, page=1))
+    chunks = chunker.chunk(full_body)
+    assert chunks[0].text.startswith("# Wheels\n\nspokes") and len(chunks) == 2
+    assert " ".join(c.text for c in chunks).count("spokes") >= 4
+    for doc in (across_pages, full_body):
+        assert all(doc.text[c.char_start : c.char_end] == c.text for c in chunker.chunk(doc))
+        assert all(c.token_count <= 20 for c in chunker.chunk(doc))
+    # Headings that would take half a chunk or more stay a chunk of their own.
+    long_heading = Section(
+        "# Wheels, spokes, rims and hubs", heading="Wheels, spokes, rims and hubs"
+    )
+    assert embedder.tokens.count(long_heading.text) >= 10
+    chunks = chunker.chunk(document(long_heading, Section(full)))
+    assert chunks[0].text == long_heading.text and len(chunks) == 2
     # A line that is not its section's heading is text, chunked as before.
     intro = document(Section("Wheels", heading="Care"), Section("Truing takes patience."))
     assert [c.text for c in chunker.chunk(intro)] == ["Wheels", "Truing takes patience."]
@@ -152,3 +165,21 @@ def test_a_corpus_title_opens_its_passage(embedder: Embedder) -> None:
     (chunk,) = chunker.chunk(doc)
     assert chunk.text == "Super Bowl 50\n\nThe game was played in 2016."
     assert chunk.char_start == 0 and chunk.section is None
+
+
+def test_a_corpus_title_opens_a_long_passage_too(embedder: Embedder) -> None:
+    # An abstract longer than a chunk: its title opens the first chunk and is no chunk of
+    # its own (2,157 of 5,183 SciFact abstracts had one, a bare title among search hits).
+    chunker = make_chunker(
+        chunk_tokens=64, chunk_overlap=8, max_seq_length=256, tokens=embedder.tokens
+    )
+    body = " ".join(f"Cohort {i} was followed for vitamin D and fractures." for i in range(20))
+    title = "Vitamin D supplementation and fracture risk in older adults"
+    row = json.dumps({"_id": "A1", "title": title, "text": body})
+    (doc,) = beir_documents(row, origin="corpus.jsonl")
+    assert isinstance(doc, LoadedDocument)
+    chunks = chunker.chunk(doc)
+    assert len(chunks) > 3 and chunks[0].text.startswith(title + "\n\nCohort 0 ")
+    assert all(c.text != title for c in chunks)
+    assert all(c.token_count <= 64 for c in chunks)
+    assert all(doc.text[c.char_start : c.char_end] == c.text for c in chunks)
