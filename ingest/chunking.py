@@ -95,9 +95,11 @@ class Chunker:
         if self.count_tokens(text) <= size:
             stripped = text.strip()
             return [(text.find(stripped), stripped)] if stripped else []
-        splitter = self._splitter if size == self.config.effective_tokens else None
+        splitter = (
+            self._splitter if size == self.config.effective_tokens else self._splitter_for(size)
+        )
         pieces: list[tuple[int, str]] = []
-        for piece in (splitter or self._splitter_for(size)).create_documents([text]):
+        for piece in splitter.create_documents([text]):
             offset = int(piece.metadata.get("start_index", -1))
             body = piece.page_content
             if offset < 0:
@@ -162,7 +164,7 @@ class Chunker:
                     opened = whole[run_start : start + len(text)]
                     if self.count_tokens(opened) <= self.config.effective_tokens:
                         start, text = run_start, opened
-                    else:  # headings of half a chunk or more: a chunk of their own
+                    else:  # headings of half a chunk or more stay a chunk of their own
                         specs.append(
                             self._spec(len(specs), whole, run_start, section_start, first_heading)
                         )
