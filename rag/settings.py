@@ -147,8 +147,8 @@ class RetrievalSettings(BaseModel):
         "[0, 1] over its candidates. convex ranked better for search (SciFact train nDCG@10 "
         "0.7265 vs 0.7123; gold paragraph first for 0.778 vs 0.722 of 216 SQuAD questions); "
         "the answers' refusal thresholds are calibrated on rrf's passages; with convex the "
-        "answers improved on SQuAD 2.0 and held-out rows, not on the QA-mix report set "
-        "(see the README).",
+        "answers improved on SQuAD 2.0 and held-out rows, not on the QA-mix report set, and "
+        "the sample how-to question lost its later steps (see the README).",
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0.0, description="Fusion weight of dense hits.")
