@@ -30,7 +30,12 @@ from rag.answering.evidence import (
     passage_vocabulary,
     question_coverage,
 )
-from rag.answering.grounding import GroundingReport, check_grounding, cited_to
+from rag.answering.grounding import (
+    GroundingReport,
+    check_grounding,
+    cited_to,
+    without_source_markup,
+)
 from rag.answering.llm import LLM, ChatMessage, GenerationStats
 from rag.answering.prompting import (
     PROCEDURE_EXAMPLE_TURNS,
@@ -311,11 +316,12 @@ class Answerer:
         self, draft: AnswerDraft, text: str, sources: Sequence[tuple[SearchHit, str]]
     ) -> Answer:
         """The answer, or a refusal with its reason when a check fails."""
+        texts = [passage for _, passage in sources]
+        text = without_source_markup(text, texts)
         if not has_content(text):
             return draft.refusal(RefusalReason.EMPTY)
         if declines(text):
             return draft.refusal(RefusalReason.MODEL_DECLINED)
-        texts = [passage for _, passage in sources]
         report = self._ground(draft.standalone, text, texts)
         key = report.sentences[0] if report.sentences else None
         if key is None:

@@ -8,9 +8,11 @@ embedder and the checks are the real ones. The real models answer in test_answer
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
+from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
 from rag.answering.answers import REFUSAL_TEXT, Answer
 from rag.answering.llm import ChatMessage, GenerationStats
@@ -109,6 +111,30 @@ def test_what_is_not_an_answer_is_refused_with_its_reason(
     answer = answerer(retriever, embedder, ScriptedLLM(said)).ask(QUESTION)
     assert answer.refused and answer.refusal_reason == reason
     assert answer.answer == REFUSAL_TEXT and answer.citations == [] and not answer.grounded
+
+
+def test_footnote_marks_the_model_copies_are_not_part_of_the_answer(
+    ingestor: Ingestor, embedder: Embedder, tmp_path: Path
+) -> None:
+    page = tmp_path / "twilight-princess.txt"
+    page.write_text(
+        "Twilight Princess\n\nLink's main weapon is the sword and shield.[c] On the Wii the "
+        "sword is swung with the remote.[q] A sequel was planned.[citation needed]\n"
+    )
+    ingestor.ingest_paths([page])
+    retriever = Retriever(ingestor.kb, embedder, ingestor.kb.settings.retrieval)
+    question = "What is Link's main weapon?"
+
+    def ask(*said: str) -> Answer:
+        return answerer(retriever, embedder, ScriptedLLM(said)).ask(question)
+
+    copied = ask("The sword and shield [c] [1].")
+    assert not copied.refused and copied.answer == "The sword and shield [1]."
+    assert [c.source.rsplit("/", 1)[-1] for c in copied.citations] == ["twilight-princess.txt"]
+    nothing_else = ask("[citation needed]")
+    assert nothing_else.refused and nothing_else.refusal_reason == "empty"
+    own_mark = ask("The sword [sic] [1].")  # a mark no source holds is the model's
+    assert not own_mark.refused and own_mark.answer == "The sword [sic] [1]."
 
 
 def test_the_verification_pass_decides(retriever: Retriever, embedder: Embedder) -> None:

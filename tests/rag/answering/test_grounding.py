@@ -9,6 +9,7 @@ from rag.answering.grounding import (
     cited_to,
     clean_citations,
     split_sentences,
+    without_source_markup,
 )
 from rag.embedding import Embedder
 
@@ -17,6 +18,17 @@ def test_markers_pointing_at_no_source_are_dropped() -> None:
     text, used = clean_citations("Open on Saturday [2]. Closed Sunday [7]. Both [1, 9].", 3)
     assert text == "Open on Saturday [2]. Closed Sunday. Both [1]."
     assert used == [2, 1]
+
+
+def test_footnote_marks_copied_from_a_source_are_dropped() -> None:
+    sources = ["Link wields a sword and shield.[c] 1.32 million copies by 2007[update]."]
+    assert without_source_markup("sword [c]", sources) == "sword"
+    assert without_source_markup("sword and shield [c] [1].", sources) == "sword and shield [1]."
+    assert without_source_markup("1.32 million by 2007[update]", sources) == "1.32 million by 2007"
+    assert without_source_markup("by 2007 [c] it sold", sources) == "by 2007 it sold"
+    # Citations, and marks no source holds (the model's own), stay.
+    assert without_source_markup("sword [1]", ["A sword [1] here."]) == "sword [1]"
+    assert without_source_markup("sword [sic]", sources) == "sword [sic]"
 
 
 def test_sentence_split_keeps_citations_with_their_sentence() -> None:
