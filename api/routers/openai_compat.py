@@ -45,10 +45,12 @@ def _conversation(body: ChatCompletionRequest) -> tuple[str, list[ChatMessage]]:
 
 
 def _rag_extension(answer: Answer) -> dict[str, Any]:
-    """The answer's citations and the rest of its record, beside OpenAI's fields."""
+    """The answer's citations and the rest of its record, beside OpenAI's fields. The record
+    keeps the checked answer text: a streaming client replaces the draft it assembled from
+    the deltas with it, since a citation may have moved or a marker been dropped."""
     payload = asdict(answer)
     citations = payload.pop("citations")
-    for key in ("answer", "question", "standalone_question"):
+    for key in ("question", "standalone_question"):
         payload.pop(key)
     return {"citations": citations, "rag": payload}
 

@@ -1,11 +1,13 @@
 """The playground page in a real browser: Playwright driving Debian's Chromium headless
-against a served API with keys on and the default model."""
+against a served API (keys on and the default model; one test scripts the answer stream)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,49 @@ def test_upload_ask_cite_and_rate_in_the_browser(tmp_path: Path) -> None:
         assert "Questions with negative feedback" in negative and QUESTION in negative
         browser.close()
     assert (tmp_path / "playground.png").stat().st_size > 10_000
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def test_the_page_shows_the_checked_answer_not_the_streamed_draft(tmp_path: Path) -> None:
+    """The checks after generation can move a citation or drop a marker the model wrote; the
+    page must end on the answer the server returned. The stream is scripted (the test is
+    about what the page does with the events), the page and the browser are real."""
+    from playwright.sync_api import Route, sync_playwright
+
+    citation = {
+        "number": 1, "chunk_id": 1, "source": "tp.txt", "title": "Twilight Princess",
+        "section": None, "page": None, "snippet": "Link's main weapon", "inferred": False,
+    }  # fmt: skip
+    done = {
+        "answer_id": "a1", "answer": "The sword and shield [1].", "refused": False,
+        "refusal_reason": None, "support_score": 0.8, "grounded": True,
+        "citations": [citation],
+    }  # fmt: skip
+    events = (
+        sse("token", {"text": "The sword and shield [c]"})
+        + sse("token", {"text": " [2]."})
+        + sse("citations", {"citations": [citation]})
+        + sse("done", done)
+    )
+
+    def scripted(route: Route) -> None:
+        route.fulfill(status=200, content_type="text/event-stream", body=events)
+
+    settings = make_settings(tmp_path / "store")
+    app = create_app(settings, load_llm=False)
+    with serve_in_background(app) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.route("**/v1/ask", scripted)
+        page.goto(f"{base}/")
+        page.fill("#question", "What is Link's main weapon?")
+        page.click("#ask")
+        page.wait_for_function(
+            "document.getElementById('answer-status').textContent.startsWith('support')"
+        )
+        assert page.text_content("#answer") == "The sword and shield [1]."
+        assert page.text_content("a.citation") == "[1] Twilight Princess"
+        browser.close()

@@ -170,10 +170,12 @@ function sectionBelow(title, section) {
   return section.slice(title.length).replace(/^\s*>\s*/, "");
 }
 
+// The checked answer replaces the streamed text: a citation may have moved to the passage
+// that holds the answer, and markers the checks dropped must not stay on the page.
 function showDone(answer) {
   lastAnswerId = answer.answer_id;
+  $("answer").textContent = answer.answer;
   if (answer.refused) {
-    $("answer").textContent = answer.answer;
     $("answer-status").textContent = `refused (${answer.refusal_reason})`;
   } else {
     $("answer-status").textContent = `support ${answer.support_score.toFixed(2)}`

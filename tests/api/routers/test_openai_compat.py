@@ -19,6 +19,7 @@ def test_openai_client_gets_answers_with_citations(client: TestClient) -> None:
     assert completion.choices[0].message.content
     extra = completion.model_extra or {}
     assert any(c["source"].endswith("handbook.md") for c in extra["citations"])
+    assert extra["rag"]["answer"] == completion.choices[0].message.content
     stream = oa.chat.completions.create(
         model="default",
         messages=[{"role": "user", "content": QUESTION}],
@@ -30,6 +31,9 @@ def test_openai_client_gets_answers_with_citations(client: TestClient) -> None:
     assert text.strip()
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
-    assert any(c["source"].endswith("handbook.md") for c in (last.model_extra or {})["citations"])
+    extra = last.model_extra or {}
+    assert any(c["source"].endswith("handbook.md") for c in extra["citations"])
+    # The checked answer, which a client shows in place of the draft it streamed.
+    assert extra["rag"]["answer"].strip()
     embedding = oa.embeddings.create(model="default", input=["brake pads", "tyre"])
     assert len(embedding.data) == 2 and len(embedding.data[0].embedding) == 384
