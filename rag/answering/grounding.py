@@ -70,23 +70,30 @@ def clean_citations(answer: str, n_sources: int) -> tuple[str, list[int]]:
 
 # A short bracketed mark that is not a citation: "[c]", "[update]", "[note 2]", "[citation
 # needed]" are footnote marks of Wikipedia text, which models copy along with the phrase.
-_BRACKETED = re.compile(r"\s?\[([^\[\]\n]{1,24})\]")
+_BRACKETED = re.compile(r"(\s?)\[([^\[\]\n]{1,24})\]")
 
 
 def without_source_markup(answer: str, source_texts: Sequence[str]) -> str:
     """The answer without the bracketed marks it copied from the sources' own markup: they
     are neither a citation nor content ("sword [c]" answers "sword"). A mark no source holds
-    is the model's own and stays, as do citation markers."""
+    is the model's own and stays, as do citation markers, code (``counts[key]``: glued to a
+    name) and Markdown links (``[the guide](...)``)."""
 
     def drop_copied(match: re.Match[str]) -> str:
-        mark = f"[{match.group(1)}]"
-        if CITATION_MARKER.fullmatch(mark) or not any(mark in t for t in source_texts):
+        mark = f"[{match.group(2)}]"
+        opening = match.start() + len(match.group(1))
+        before = answer[opening - 1] if opening else ""
+        after = answer[match.end() : match.end() + 1]
+        if (
+            CITATION_MARKER.fullmatch(mark)
+            or before.isalpha()
+            or before in {"_", ")"}
+            or after == "("
+            or not any(mark in t for t in source_texts)
+        ):
             return match.group(0)
         # "in 2007 [a] by" keeps a space between its words.
-        joins_words = (
-            match.group(0)[0].isspace() and match.string[match.end() : match.end() + 1].isalnum()
-        )
-        return " " if joins_words else ""
+        return " " if match.group(1) and after.isalnum() else ""
 
     return _BRACKETED.sub(drop_copied, answer).strip()
 

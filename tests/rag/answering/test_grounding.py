@@ -26,9 +26,14 @@ def test_footnote_marks_copied_from_a_source_are_dropped() -> None:
     assert without_source_markup("sword and shield [c] [1].", sources) == "sword and shield [1]."
     assert without_source_markup("1.32 million by 2007[update]", sources) == "1.32 million by 2007"
     assert without_source_markup("by 2007 [c] it sold", sources) == "by 2007 it sold"
+    assert without_source_markup("shield.[c][d]", ["shield.[c][d] More"]) == "shield."
     # Citations, and marks no source holds (the model's own), stay.
     assert without_source_markup("sword [1]", ["A sword [1] here."]) == "sword [1]"
     assert without_source_markup("sword [sic]", sources) == "sword [sic]"
+    # So do code and Markdown links copied from a source.
+    code = ["Count with `counts[key] += 1` or see [the guide](guide.md)."]
+    assert without_source_markup("Use `counts[key] += 1`.", code) == "Use `counts[key] += 1`."
+    assert without_source_markup("See [the guide](guide.md).", code) == "See [the guide](guide.md)."
 
 
 def test_sentence_split_keeps_citations_with_their_sentence() -> None:
