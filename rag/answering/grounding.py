@@ -70,14 +70,16 @@ def clean_citations(answer: str, n_sources: int) -> tuple[str, list[int]]:
 
 # A short bracketed mark that is not a citation: "[c]", "[update]", "[note 2]", "[citation
 # needed]" are footnote marks of Wikipedia text, which models copy along with the phrase.
+# In the source such a mark is glued to the text before it ("shield.[c]"); an editor's
+# insertion in a quotation ("the king [and] his court") follows a space and is content.
 _BRACKETED = re.compile(r"(\s?)\[([^\[\]\n]{1,24})\]")
 
 
 def without_source_markup(answer: str, source_texts: Sequence[str]) -> str:
     """The answer without the bracketed marks it copied from the sources' own markup: they
     are neither a citation nor content ("sword [c]" answers "sword"). A mark no source holds
-    is the model's own and stays, as do citation markers, code (``counts[key]``: glued to a
-    name) and Markdown links (``[the guide](...)``)."""
+    is the model's own and stays, as do citation markers, insertions in quotations, code
+    (``counts[key]``: glued to a name) and Markdown links (``[the guide](...)``)."""
 
     def drop_copied(match: re.Match[str]) -> str:
         mark = f"[{match.group(2)}]"
@@ -89,7 +91,7 @@ def without_source_markup(answer: str, source_texts: Sequence[str]) -> str:
             or before.isalpha()
             or before in {"_", ")"}
             or after == "("
-            or not any(mark in t for t in source_texts)
+            or not any(re.search(rf"\S{re.escape(mark)}", t) for t in source_texts)
         ):
             return match.group(0)
         # "in 2007 [a] by" keeps a space between its words.

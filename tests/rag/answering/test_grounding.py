@@ -30,7 +30,9 @@ def test_footnote_marks_copied_from_a_source_are_dropped() -> None:
     # Citations, and marks no source holds (the model's own), stay.
     assert without_source_markup("sword [1]", ["A sword [1] here."]) == "sword [1]"
     assert without_source_markup("sword [sic]", sources) == "sword [sic]"
-    # So do code and Markdown links copied from a source.
+    # So do an editor's insertion in a quotation, code and Markdown links copied from a source.
+    quoted = ['He wrote that "the king [and] his court" left.']
+    assert without_source_markup("the king [and] his court", quoted) == "the king [and] his court"
     code = ["Count with `counts[key] += 1` or see [the guide](guide.md)."]
     assert without_source_markup("Use `counts[key] += 1`.", code) == "Use `counts[key] += 1`."
     assert without_source_markup("See [the guide](guide.md).", code) == "See [the guide](guide.md)."
