@@ -94,8 +94,9 @@ def without_source_markup(answer: str, source_texts: Sequence[str]) -> str:
             or not any(re.search(rf"\S{re.escape(mark)}", t) for t in source_texts)
         ):
             return match.group(0)
-        # "in 2007 [a] by" keeps a space between its words.
-        return " " if match.group(1) and after.isalnum() else ""
+        # "in 2007 [a] by" keeps a space between its words, a mark opening a line its break.
+        space = match.group(1)
+        return space if space == "\n" or (space and after.isalnum()) else ""
 
     return _BRACKETED.sub(drop_copied, answer).strip()
 

@@ -27,6 +27,7 @@ def test_footnote_marks_copied_from_a_source_are_dropped() -> None:
     assert without_source_markup("1.32 million by 2007[update]", sources) == "1.32 million by 2007"
     assert without_source_markup("by 2007 [c] it sold", sources) == "by 2007 it sold"
     assert without_source_markup("shield.[c][d]", ["shield.[c][d] More"]) == "shield."
+    assert without_source_markup("Link\n[c]sword", sources) == "Link\nsword"
     # Citations, and marks no source holds (the model's own), stay.
     assert without_source_markup("sword [1]", ["A sword [1] here."]) == "sword [1]"
     assert without_source_markup("sword [sic]", sources) == "sword [sic]"
