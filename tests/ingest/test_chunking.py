@@ -131,17 +131,16 @@ def test_a_heading_stays_alone_across_pages_and_makes_room_in_a_full_body(
     assert embedder.tokens.count(full) == 20
     heading = Section("# Wheels", heading="Wheels", page=1)
     across_pages = document(heading, Section("Truing takes patience.", page=2))
-    chunks = chunker.chunk(across_pages)
-    assert [c.text for c in chunks] == ["# Wheels", "Truing takes patience."]
-    assert chunks[0].page == 1 and chunks[0].section == "Wheels"
+    paged = chunker.chunk(across_pages)
+    assert [c.text for c in paged] == ["# Wheels", "Truing takes patience."]
+    assert paged[0].page == 1 and paged[0].section == "Wheels"
     # On one page a full body is cut smaller, so that the heading still opens its first
     # chunk and no chunk is the heading alone.
     full_body = document(heading, Section(full, page=1))
-    chunks = chunker.chunk(full_body)
-    assert chunks[0].text.startswith("# Wheels\n\nspokes") and len(chunks) == 2
-    assert " ".join(c.text for c in chunks).count("spokes") >= 4
-    for doc in (across_pages, full_body):
-        chunks = chunker.chunk(doc)
+    cut = chunker.chunk(full_body)
+    assert cut[0].text.startswith("# Wheels\n\nspokes") and len(cut) == 2
+    assert " ".join(c.text for c in cut).count("spokes") >= 4
+    for doc, chunks in ((across_pages, paged), (full_body, cut)):
         assert all(doc.text[c.char_start : c.char_end] == c.text for c in chunks)
         assert all(c.token_count <= 20 for c in chunks)
     # Headings that would take half a chunk or more stay a chunk of their own.
