@@ -9,6 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, Field
 
 from rag.retrieval.retriever import SearchHit
+from rag.settings import StreamMode
 from rag.storage.filters import SearchFilter
 from rag.storage.models import Document
 
@@ -205,6 +206,9 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=2048)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=2048)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    # Extension: `draft` or `checked` streaming for this request (RAG_API__OPENAI_STREAM
+    # otherwise); OpenAI clients send it through their extra-body option.
+    rag_stream: StreamMode | None = None
 
 
 class EmbeddingsRequest(BaseModel):

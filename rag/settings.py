@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # A cosine similarity between normalized embeddings.
 Cosine = Annotated[float, Field(ge=-1.0, le=1.0)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]  # a proportion or a probability
+# How a streamed OpenAI-compatible answer reaches the client: as drafted, or once checked.
+StreamMode = Literal["draft", "checked"]
 
 
 def _user_cache() -> Path:
@@ -352,6 +354,13 @@ class ApiSettings(BaseModel):
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After on a 429.")
     max_question_chars: int = Field(default=4000, ge=1, description="Longer questions: 422.")
     max_k: int = Field(default=100, ge=1, description="Upper bound of k in search (422 above).")
+    openai_stream: StreamMode = Field(
+        default="draft",
+        description="What a streamed `/v1/chat/completions` sends: `draft`, the model's tokens "
+        "as they come (a refusal decided by the checks is appended after them); `checked`, "
+        "nothing until the checks pass, then the checked answer or the refusal as one delta "
+        "(the first token waits for the whole answer). A request may choose with `rag_stream`.",
+    )
 
     @model_validator(mode="after")
     def _known_auth(self) -> ApiSettings:

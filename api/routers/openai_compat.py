@@ -57,7 +57,10 @@ def _rag_extension(answer: Answer) -> dict[str, Any]:
 
 @router.post("/chat/completions")
 async def chat_completions(
-    body: ChatCompletionRequest, answering: AnsweringDep, principal: AskPrincipal
+    body: ChatCompletionRequest,
+    answering: AnsweringDep,
+    resources: ResourcesDep,
+    principal: AskPrincipal,
 ) -> Any:
     question, history = _conversation(body)
     options: AskOptions = {
@@ -110,14 +113,23 @@ async def chat_completions(
             }
         )
 
+    checked = (body.rag_stream or resources.settings.api.openai_stream) == "checked"
+
     async def sse() -> AsyncIterator[ServerSentEvent]:
         yield chunk({"role": "assistant", "content": ""})
+        drafted = False
         async for event in events:
             if isinstance(event, TokenEvent):
-                yield chunk({"content": event.text})
+                if not checked:
+                    drafted = drafted or bool(event.text.strip())
+                    yield chunk({"content": event.text})
             elif isinstance(event, FinalEvent):
-                if event.answer.refused:
+                if checked:
                     yield chunk({"content": event.answer.answer})
+                elif event.answer.refused:
+                    # Deltas only append: the draft stays on screen, the refusal below it.
+                    below = "\n\n" if drafted else ""
+                    yield chunk({"content": below + event.answer.answer})
                 yield chunk({}, "stop", **_rag_extension(event.answer))
             else:
                 yield json_event(error_body(type(event).__name__, str(event)))

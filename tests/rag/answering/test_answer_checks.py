@@ -7,7 +7,6 @@ embedder and the checks are the real ones. The real models answer in test_answer
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,47 +14,10 @@ import pytest
 from ingest.ingestion import Ingestor
 from rag.answering.answerer import Answerer
 from rag.answering.answers import REFUSAL_TEXT, Answer
-from rag.answering.llm import ChatMessage, GenerationStats
-from rag.answering.verification import RELEVANCE_PIVOT, VERIFY_REQUEST, with_relevance
+from rag.answering.verification import RELEVANCE_PIVOT, with_relevance
 from rag.embedding import Embedder
 from rag.retrieval.retriever import Retriever
-
-
-class ScriptedLLM:
-    n_ctx = 4096
-
-    def __init__(self, pieces: Sequence[str], yes: float | Callable[[str], float] = 0.9) -> None:
-        self.pieces = list(pieces)
-        self.yes = yes
-        self.calls = 0
-        self.produced = 0
-        self.prompts: list[str] = []
-
-    def render(self, messages: Sequence[ChatMessage]) -> str:
-        return "\n".join(f"{m.role}: {m.content}" for m in messages)
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def yes_probability(self, prompt: str) -> float:
-        assert VERIFY_REQUEST in prompt
-        return self.yes(prompt) if callable(self.yes) else self.yes
-
-    def cache_prefix(self, prefix: str) -> int:
-        return len(prefix.split())
-
-    def stream(  # the LLM protocol's signature; the prompt does not change the script
-        self, prompt: str, *, max_tokens: int, should_stop: Callable[[], bool] | None = None,
-        **_options: object,
-    ) -> Iterator[str | GenerationStats]:  # fmt: skip
-        self.calls += 1
-        self.prompts.append(prompt)
-        for piece in self.pieces[:max_tokens]:
-            self.produced += 1
-            yield piece
-            if should_stop is not None and should_stop():
-                break
-        yield GenerationStats(10, self.produced, 1.0, 1.0)
+from tests.scripted_llm import ScriptedLLM
 
 
 def answerer(retriever: Retriever, embedder: Embedder, llm: ScriptedLLM) -> Answerer:
