@@ -193,7 +193,15 @@ def check_grounding(
             if better != cited:
                 text = text.replace(sentence, _citing(sentence, better[0]), 1)
                 cited = better
-        candidates = [n - 1 for n in cited] or list(range(n_sources))
+        if cited:
+            candidates = [n - 1 for n in cited]
+        elif source_texts is not None and overlap[i].max() > 0:
+            # No marker: the source that holds the sentence's words, chosen as a marker is
+            # corrected (the question's words settle a tie). A short answer ("sword") says
+            # too little for its embedding to pick between two passages that both hold it.
+            candidates = [_better_citation((), overlap[i], question_overlaps)[0] - 1]
+        else:
+            candidates = list(range(n_sources))
         best = max(candidates, key=lambda j: similarities[i, j])
         score = float(similarities[i, best])
         supports.append(

@@ -128,6 +128,26 @@ def test_between_sources_holding_the_answer_the_question_decides(embedder: Embed
     assert cited("1963 [1]", None) == (1,)
     # A source holding more of the answer's words still wins over the question's choice.
     assert cited("the bakery changed hands in 1963 [2]", question) == (1,)
+    # An answer without a marker is attributed by the same rule.
+    assert cited("1963", question) == (2,)
+    assert cited("The bakery changed hands in 1963.", question) == (1,)
+
+
+def test_an_unmarked_answer_goes_to_the_passage_the_question_is_about(
+    embedder: Embedder,
+) -> None:
+    # Both passages hold the one-word answer; the question is about the first.
+    sources = [
+        "Using items takes over the controls used for the sword, so the player cannot swing "
+        "the sword while aiming the Clawshot.",
+        "Link's main weapon is the sword, with a shield he carries on his back.",
+    ]
+    report = check_grounding(
+        "sword", source_vectors=embedder.encode(sources), source_texts=sources,
+        encode=embedder.encode, threshold=0.2,
+        question="Using items in the game took over the controls used for what weapon?",
+    )  # fmt: skip
+    assert report.inferred and report.cited_numbers == (1,)
 
 
 def test_the_key_sentence_can_be_cited_to_another_source() -> None:
