@@ -150,6 +150,23 @@ def _better_citation(
     return (best,)
 
 
+def _candidates(
+    cited: tuple[int, ...],
+    n_sources: int,
+    overlaps: npt.NDArray[np.float64] | None,
+    question_overlaps: npt.NDArray[np.float64] | None,
+) -> list[int]:
+    """Indices of the sources a sentence may be attributed to: those it cites; without a
+    marker, the source that holds its words, chosen as a marker is corrected (the question's
+    words settle a tie: a short answer such as "sword" says too little for its embedding to
+    pick between two passages that both hold it); else any."""
+    if cited:
+        return [n - 1 for n in cited]
+    if overlaps is not None and overlaps.max() > 0:
+        return [_better_citation((), overlaps, question_overlaps)[0] - 1]
+    return list(range(n_sources))
+
+
 def _citing(sentence: str, number: int) -> str:
     """The sentence with its markers replaced by ``[number]``, before its closing stop."""
     body = CITATION_MARKER.sub("", sentence).rstrip()
@@ -193,15 +210,9 @@ def check_grounding(
             if better != cited:
                 text = text.replace(sentence, _citing(sentence, better[0]), 1)
                 cited = better
-        if cited:
-            candidates = [n - 1 for n in cited]
-        elif source_texts is not None and overlap[i].max() > 0:
-            # No marker: the source that holds the sentence's words, chosen as a marker is
-            # corrected (the question's words settle a tie). A short answer ("sword") says
-            # too little for its embedding to pick between two passages that both hold it.
-            candidates = [_better_citation((), overlap[i], question_overlaps)[0] - 1]
-        else:
-            candidates = list(range(n_sources))
+        candidates = _candidates(
+            cited, n_sources, None if source_texts is None else overlap[i], question_overlaps
+        )
         best = max(candidates, key=lambda j: similarities[i, j])
         score = float(similarities[i, best])
         supports.append(
