@@ -150,21 +150,29 @@ def _better_citation(
     return (best,)
 
 
-def _candidates(
+def _attributed_source(
     cited: tuple[int, ...],
-    n_sources: int,
+    similarities: npt.NDArray[np.float64],
     overlaps: npt.NDArray[np.float64] | None,
     question_overlaps: npt.NDArray[np.float64] | None,
-) -> list[int]:
-    """Indices of the sources a sentence may be attributed to: those it cites; without a
-    marker, the source that holds its words, chosen as a marker is corrected (the question's
-    words settle a tie: a short answer such as "sword" says too little for its embedding to
-    pick between two passages that both hold it); else any."""
+    threshold: float,
+) -> int:
+    """Index of the source a sentence is attributed to: the closest in meaning of those it
+    cites, or of all without a marker. When that closest source is one of several holding
+    the sentence's words equally, the tie is settled as for a marker, by the question's
+    words, if the source so chosen supports the sentence too: a short answer such as
+    "sword" says too little for its embedding to pick between two passages that both hold
+    it."""
     if cited:
-        return [n - 1 for n in cited]
-    if overlaps is not None and overlaps.max() > 0:
-        return [_better_citation((), overlaps, question_overlaps)[0] - 1]
-    return list(range(n_sources))
+        return max((n - 1 for n in cited), key=lambda j: float(similarities[j]))
+    closest = int(np.argmax(similarities))
+    if overlaps is None or overlaps.max() <= 0:
+        return closest
+    holders = np.flatnonzero(overlaps >= overlaps.max() - 1e-9)
+    if len(holders) < 2 or closest not in holders:
+        return closest
+    chosen = _better_citation((), overlaps, question_overlaps)[0] - 1
+    return chosen if similarities[chosen] >= threshold else closest
 
 
 def _citing(sentence: str, number: int) -> str:
@@ -210,10 +218,8 @@ def check_grounding(
             if better != cited:
                 text = text.replace(sentence, _citing(sentence, better[0]), 1)
                 cited = better
-        candidates = _candidates(
-            cited, n_sources, None if source_texts is None else overlap[i], question_overlaps
-        )
-        best = max(candidates, key=lambda j: similarities[i, j])
+        overlaps = None if source_texts is None else overlap[i]
+        best = _attributed_source(cited, similarities[i], overlaps, question_overlaps, threshold)
         score = float(similarities[i, best])
         supports.append(
             SentenceSupport(

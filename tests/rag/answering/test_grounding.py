@@ -150,6 +150,20 @@ def test_an_unmarked_answer_goes_to_the_passage_the_question_is_about(
     assert report.inferred and report.cited_numbers == (1,)
 
 
+def test_an_unmarked_sentence_goes_to_the_source_closest_in_meaning(embedder: Embedder) -> None:
+    # The first passage shares more of the sentence's words by coincidence ("40", "costs").
+    sources = [
+        "Bus line 40 stops at the euro shop; its timetable costs nothing.",
+        "A yearly membership of the workshop is priced at forty euros.",
+    ]
+    report = check_grounding(
+        "Membership costs 40 euros a year.", source_vectors=embedder.encode(sources),
+        source_texts=sources, encode=embedder.encode, threshold=0.45,
+        question="How much is a membership?",
+    )  # fmt: skip
+    assert report.cited_numbers == (2,)
+
+
 def test_the_key_sentence_can_be_cited_to_another_source() -> None:
     sentences = (
         SentenceSupport("Open Saturday 10:00 to 16:00.", (1,), 0.7, 1, True),
