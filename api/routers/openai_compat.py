@@ -1,6 +1,7 @@
 """OpenAI-compatible endpoints, answered with RAG. ``model`` names a collection (or
 ``default`` for every collection the caller may see). Citations travel in the extension
-field ``citations`` of the body, and of the last SSE chunk before ``[DONE]``."""
+field ``citations`` of the body, and of the last SSE chunk before ``[DONE]``. A stream sends
+the model's draft as it comes, or (``checked``) only the answer the checks let through."""
 
 from __future__ import annotations
 
