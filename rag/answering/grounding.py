@@ -128,6 +128,13 @@ def word_overlap(sentence: str, source: Vocabulary) -> float:
     return words_found(sentence, source) or 0.0
 
 
+def _holding(overlaps: npt.NDArray[np.float64]) -> list[int]:
+    """Numbers of the sources holding the sentence's words as fully as any, best-ranked
+    first (the prompt shows the best-ranked last)."""
+    best_overlap = float(overlaps.max())
+    return [j + 1 for j in ranked_indices(len(overlaps)) if overlaps[j] >= best_overlap - 1e-9]
+
+
 def _better_citation(
     cited: tuple[int, ...],
     overlaps: npt.NDArray[np.float64],
@@ -138,9 +145,8 @@ def _better_citation(
     the answer's words equally (a short span such as a year or a name often recurs in the
     neighbouring passages), the one that also holds most of the question's words is the
     passage that states the answer to *this* question."""
-    best_overlap = float(overlaps.max())
     # Best-ranked first: max() keeps the first of equals, so a tie goes to the better-ranked.
-    holding = [j + 1 for j in ranked_indices(len(overlaps)) if overlaps[j] >= best_overlap - 1e-9]
+    holding = _holding(overlaps)
     kept = [n for n in cited if n in holding]
     if question_overlaps is None:
         return cited if kept else (holding[0],)
@@ -168,8 +174,8 @@ def _attributed_source(
     closest = int(np.argmax(similarities))
     if overlaps is None or overlaps.max() <= 0:
         return closest
-    holders = np.flatnonzero(overlaps >= overlaps.max() - 1e-9)
-    if len(holders) < 2 or closest not in holders:
+    holding = _holding(overlaps)
+    if len(holding) < 2 or closest + 1 not in holding:
         return closest
     chosen = _better_citation((), overlaps, question_overlaps)[0] - 1
     return chosen if similarities[chosen] >= threshold else closest
