@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from rag.settings import ApiSettings, LLMSettings, Settings
+from tests.conftest import SAMPLE_DATA
 
 QUESTION = "How much does a yearly membership cost?"
 
@@ -41,6 +42,15 @@ def upload(client: TestClient, files: list[tuple[str, bytes]], collection: str |
         files=[("files", (name, body, "application/octet-stream")) for name, body in files],
         data=data,
     )
+
+
+def upload_sample_data(client: TestClient) -> None:
+    """Upload every file of ``data/`` and wait until the job has ingested all of them."""
+    files = [(p.name, p.read_bytes()) for p in sorted(SAMPLE_DATA.iterdir())]
+    response = upload(client, files)
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["job_id"])
+    assert job["status"] == "succeeded" and job["failed"] == 0, job
 
 
 def parse_sse(text: str) -> list[tuple[str | None, str]]:

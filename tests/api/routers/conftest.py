@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.helpers import make_settings, upload, wait_for_job
-from tests.conftest import BACKENDS, SAMPLE_DATA, database_url_for
+from tests.api.helpers import make_settings, upload_sample_data
+from tests.conftest import BACKENDS, database_url_for
 
 
 @pytest.fixture(scope="package", params=BACKENDS)
@@ -26,10 +26,6 @@ def client(
         max_upload_bytes=200_000, ingest_roots=[allowed], llm_queue_size=1,
     )  # fmt: skip
     with TestClient(create_app(settings)) as test_client:
-        files = [(p.name, p.read_bytes()) for p in sorted(SAMPLE_DATA.iterdir())]
-        response = upload(test_client, files)
-        assert response.status_code == 202, response.text
-        job = wait_for_job(test_client, response.json()["job_id"])
-        assert job["status"] == "succeeded" and job["failed"] == 0, job
+        upload_sample_data(test_client)
         test_client.allowed_root = allowed  # type: ignore[attr-defined]
         yield test_client

@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.resources import Lazy
 from rag.answering.answers import REFUSAL_TEXT
-from tests.api.helpers import make_settings, upload, wait_for_job
-from tests.conftest import SAMPLE_DATA
+from tests.api.helpers import make_settings, upload_sample_data
 from tests.scripted_llm import ScriptedLLM
 
 QUESTION = "What are the opening hours on Saturday?"
@@ -31,11 +30,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     """An app whose server-wide stream mode is `checked`, with the sample data."""
     settings = make_settings(tmp_path_factory.mktemp("stream-modes"), openai_stream="checked")
     with TestClient(create_app(settings)) as client:
-        files = [(p.name, p.read_bytes()) for p in sorted(SAMPLE_DATA.iterdir())]
-        response = upload(client, files)
-        assert response.status_code == 202, response.text
-        job = wait_for_job(client, response.json()["job_id"])
-        assert job["status"] == "succeeded", job
+        upload_sample_data(client)
         yield client
 
 
