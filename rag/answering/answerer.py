@@ -27,6 +27,7 @@ from rag.answering.context import ExpandedPassage, NeighbourChunk, expand_all
 from rag.answering.evidence import (
     Vocabulary,
     missing_terms,
+    missing_words,
     passage_vocabulary,
     question_coverage,
 )
@@ -51,6 +52,7 @@ from rag.answering.verification import (
     has_content,
     missing_facts,
     only_loop,
+    says_nothing_of_its_own,
     strip_loop,
     verification_messages,
     verification_prefix,
@@ -176,6 +178,7 @@ class Answerer:
             yield FinalEvent(draft.refusal(RefusalReason.NO_RELEVANT_SOURCES))
             return
         draft.missing_terms = missing_terms(standalone, vocabulary)
+        draft.missing_words = missing_words(standalone, vocabulary)
         hits_by_chunk = {h.chunk_id: h for h in result.hits}
         plan = self._plan(question, result.hits, packed, history, answer_tokens)
         text = yield from self._generate(
@@ -322,6 +325,12 @@ class Answerer:
             return draft.refusal(RefusalReason.EMPTY)
         if declines(text):
             return draft.refusal(RefusalReason.MODEL_DECLINED)
+        if says_nothing_of_its_own(text):
+            # "Yes [2]" asserts the question, so every word of it is a term to find: an
+            # off-topic claim ("Obesity decreases life quality.") drew a "yes" from a
+            # passage that has none of "quality".
+            named = {term.lower() for term in draft.missing_terms}
+            draft.missing_terms += [w for w in draft.missing_words if w not in named]
         report = self._ground(draft.standalone, text, texts)
         key = report.sentences[0] if report.sentences else None
         if key is None:

@@ -42,7 +42,8 @@ class Answer:
     refusal_reason: str | None = None
     # The model started repeating itself; the answer was cut before the repetition.
     looped: bool = False
-    # Names, acronyms or numbers of the question that no retrieved passage mentions.
+    # Names, acronyms or numbers of the question that no retrieved passage mentions; for an
+    # answer with no words of its own ("Yes [2]"), any word of the question none mentions.
     missing_terms: list[str] = field(default_factory=list)
 
 
@@ -71,6 +72,9 @@ class AnswerDraft:
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     looped: bool = False
     missing_terms: list[str] = field(default_factory=list)
+    # The question's content words no retrieved passage holds (missing_terms is the names,
+    # acronyms and numbers among them, as written).
+    missing_words: list[str] = field(default_factory=list)
     # The best cosine similarity of a retrieved passage to the question (None: lexical).
     relevance: float | None = None
 

@@ -120,14 +120,26 @@ _REQUEST_WORDS = frozenset(
 )  # fmt: skip
 
 
-def question_coverage(question: str, vocabulary: Vocabulary) -> float:
-    """Share of the question's content words found in the passages (1.0 for a question
-    without content words: nothing to judge it by); a request's own words left out."""
+def _question_words(question: str) -> list[str]:
+    """The question's content words, a request's own words left out."""
     words = content_words(question)
     if _REQUEST_OPENING.match(question):
         words = [w for w in words if w not in _REQUEST_WORDS]
-    found = _share_found(words, vocabulary)
+    return words
+
+
+def question_coverage(question: str, vocabulary: Vocabulary) -> float:
+    """Share of the question's content words found in the passages (1.0 for a question
+    without content words: nothing to judge it by); a request's own words left out."""
+    found = _share_found(_question_words(question), vocabulary)
     return 1.0 if found is None else found
+
+
+def missing_words(question: str, vocabulary: Vocabulary) -> list[str]:
+    """The question's content words that no passage holds (a request's own words left out).
+    An answer with no words of its own ("Yes [2]") asserts the question itself, so for it
+    these count as missing terms."""
+    return [w for w in dict.fromkeys(_question_words(question)) if not vocabulary.has(w)]
 
 
 def _specific(word: str, *, first: bool) -> bool:

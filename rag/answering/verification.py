@@ -101,6 +101,12 @@ def has_content(answer: str) -> bool:
     return any(w not in _BOILERPLATE for w in content_words(plain))
 
 
+def says_nothing_of_its_own(answer: str) -> bool:
+    """True for "Yes [2]", "No.", "Yes, it does.": an answer without content words, which
+    asserts (or denies) the question itself."""
+    return not content_words(without_citations(answer))
+
+
 _DECLINE = re.compile(
     r"\b(not (?:in|found in|mentioned in|stated in|provided in|given in|included in) the "
     r"(?:documents?|sources?|context|passages?|text)"

@@ -7,9 +7,9 @@ import re
 
 _WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*", re.UNICODE)
 # Function words, plus the words answers use to talk about their sources: none of them tie a
-# sentence to a passage or a follow-up to its question.
+# sentence to a passage or a follow-up to its question ("all" mostly as in "at all").
 STOP_WORDS = frozenset(
-    """a an the is are was were be been to of in on at by for and or with as it its this that
+    """a an the is are was were be been to of in on at by for and or with as it its this that all
     these those there their they them he she his her him i me my you we our your not no yes
     can could will would should may might do does did has have had from than then so such
     which who whom what when where why how many much about into also answer question source sources

@@ -263,6 +263,32 @@ def test_a_question_naming_what_no_passage_mentions_needs_a_surer_verification(
     assert naming.missing_terms == ["Berlin"]
 
 
+def test_a_bare_yes_needs_the_surer_verification_when_the_passages_lack_a_word_of_the_question(
+    retriever: Retriever, embedder: Embedder
+) -> None:
+    settings = retriever.kb.settings.model_copy(deep=True)
+    settings.answer.min_verification = 0.5
+    settings.answer.min_verification_missing_terms = 0.8
+
+    def ask(question: str, said: str) -> Answer:
+        llm = ScriptedLLM([said], yes=0.7)
+        return Answerer(retriever=retriever, llm=llm, embedder=embedder, settings=settings).ask(
+            question
+        )
+
+    # Every word of this one is in the handbook: "Yes" is judged at the usual threshold.
+    held = ask("Is the workshop open on Saturday?", "Yes [1].")
+    assert not held.refused and held.missing_terms == []
+    # "discount" is in no passage: "Yes" would assert it, so it needs the surer yes.
+    question = "Do members get a discount on the yearly membership?"
+    bare = ask(question, "Yes [1].")
+    assert bare.refused and bare.refusal_reason == "unsupported"
+    assert "discount" in bare.missing_terms
+    # An answer that says something of its own is judged by what it says.
+    worded = ask(question, "Students pay 15 euros [1].")
+    assert not worded.refused and worded.missing_terms == []
+
+
 def test_a_close_paraphrase_is_asked_whatever_its_words(
     retriever: Retriever, embedder: Embedder
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rag.answering.evidence import (
     Vocabulary,
     missing_terms,
+    missing_words,
     passage_vocabulary,
     question_coverage,
     specific_terms,
@@ -37,6 +38,15 @@ def test_coverage_is_the_share_of_the_questions_content_words() -> None:
     )
     assert question_coverage("What is it?", PASSAGES) == 1.0  # nothing to judge by
     assert words_found("What is it?", PASSAGES) is None
+
+
+def test_missing_words_are_the_questions_content_words_no_passage_holds() -> None:
+    assert missing_words("Did the Panthers' lubrication help the chain?", PASSAGES) == ["help"]
+    assert missing_words("Does obesity decrease life quality?", PASSAGES) == [
+        "obesity", "decrease", "life", "quality"
+    ]  # fmt: skip
+    assert missing_words("Explain the opening hours in detail.", PASSAGES) == []
+    assert missing_words("Did the Panthers score at all?", PASSAGES) == ["score"]
 
 
 def test_a_request_is_judged_by_what_it_is_about() -> None:

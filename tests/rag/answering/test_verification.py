@@ -15,6 +15,7 @@ from rag.answering.verification import (
     has_content,
     missing_facts,
     only_loop,
+    says_nothing_of_its_own,
     strip_loop,
     verification_messages,
     verification_prefix,
@@ -70,6 +71,13 @@ def test_boilerplate_alone_is_not_an_answer() -> None:
     assert not has_content("# Fixing a flat tyre") and not has_content("## Tyres\n### Flats [1]")
     assert has_content("# Fixing a flat tyre\n1. Remove the wheel [1].")
     assert has_content("Tyres #1 and #2 [1]")
+
+
+def test_a_bare_yes_or_no_says_nothing_of_its_own() -> None:
+    for bare in ("Yes [2]", "no.", "Yes, it does [1].", "No, it is not."):
+        assert says_nothing_of_its_own(bare), bare
+    for worded in ("Yes, members may borrow tools [1].", "No Child Left Behind [2]", "40 euros"):
+        assert not says_nothing_of_its_own(worded), worded
 
 
 def test_the_model_declining_is_recognised_in_its_usual_phrasings() -> None:
