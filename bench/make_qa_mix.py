@@ -7,6 +7,10 @@
 
     python bench/make_qa_mix.py --answerable 300 --unanswerable 60 -o /tmp/qa-mix.jsonl
     python bench/make_qa_mix.py --squad2 --answerable 50 --unanswerable 50 -o /tmp/squad2-mix.jsonl
+
+`--outside-eval-sample 100` keeps only the rows `rag eval qa --limit 100` leaves out (its
+default seed): the same mix's questions beyond the report set, to see how far its figures
+carry.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import random
 from pathlib import Path
 from typing import Any
+
+from rag.evaluation import read_qa_rows
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench-data"
 
@@ -49,12 +55,26 @@ def main() -> None:
     parser.add_argument("--unanswerable", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument(
+        "--outside-eval-sample",
+        type=int,
+        metavar="N",
+        help="Write only the rows that `rag eval qa --limit N` does not sample.",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     build = squad2 if args.squad2 else squad_with_claims
     rows = build(rng, args.answerable, args.unanswerable)
     rng.shuffle(rows)
-    with open(args.output, "w", encoding="utf-8") as sink:
+    write(args.output, rows)
+    if args.outside_eval_sample is not None:
+        # The evaluation's own sampling, on the file as written, names the rows to leave out.
+        sampled = {r.id for r in read_qa_rows(args.output, limit=args.outside_eval_sample, seed=0)}
+        write(args.output, [row for row in rows if str(row["id"]) not in sampled])
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as sink:
         for row in rows:
             sink.write(json.dumps(row) + "\n")
 
