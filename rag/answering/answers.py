@@ -72,8 +72,8 @@ class AnswerDraft:
     answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     looped: bool = False
     missing_terms: list[str] = field(default_factory=list)
-    # The question's content words no retrieved passage holds (missing_terms is the names,
-    # acronyms and numbers among them, as written).
+    # The question's content words no retrieved passage holds, lower-cased (missing_terms
+    # holds its names, acronyms and numbers that none mentions, as written).
     missing_words: list[str] = field(default_factory=list)
     # The best cosine similarity of a retrieved passage to the question (None: lexical).
     relevance: float | None = None
